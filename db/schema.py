@@ -1,0 +1,144 @@
+"""The kaplit database schema, applied as sqlite-utils migrations.
+
+`articles` has one row per PubMed record (PMID primary key). Every other article table is a child
+keyed by `pmid` (foreign key to `articles`) and is replaced whole when a record is revised.
+`articles_fts` (FTS5, porter stemming) indexes title, abstract, keywords and MeSH and is kept in
+sync by triggers.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+from sqlite_utils.db import ForeignKey
+
+migrations = Migrations("kaplit")
+
+ARTICLE_COLUMNS = {
+    "pmid": int,
+    "record_type": str,
+    "title": str,
+    "title_html": str,
+    "vernacular_title": str,
+    "abstract": str,
+    "authors": str,
+    "first_author": str,
+    "journal": str,
+    "journal_iso": str,
+    "issn": str,
+    "volume": str,
+    "issue": str,
+    "pages": str,
+    "year": int,
+    "pub_date": str,
+    "pub_date_text": str,
+    "article_date": str,
+    "entrez_date": str,
+    "language": str,
+    "doi": str,
+    "pmcid": str,
+    "nct_ids": str,
+    "publication_types_text": str,
+    "mesh_text": str,
+    "keywords_text": str,
+    "is_retracted": int,
+    "correction_status": str,
+    "book_title": str,
+    "publisher": str,
+    "coi_statement": str,
+    "copyright": str,
+    "status": str,
+    "publication_status": str,
+    "date_completed": str,
+    "date_revised": str,
+    "country": str,
+    "source_file": str,
+    "content_hash": str,
+    "ingested_at": str,
+}
+FTS_COLUMNS = ["title", "abstract", "keywords_text", "mesh_text"]
+
+#: child table → (columns besides pmid, primary key, extra foreign keys)
+CHILD_TABLES = {
+    "abstract_sections": (
+        {"position": int, "label": str, "nlm_category": str, "text": str, "html": str},
+        ("pmid", "position"),
+    ),
+    "article_authors": (
+        {"position": int, "author_id": str, "affiliations": str, "equal_contrib": int},
+        ("pmid", "position"),
+    ),
+    "mesh_headings": (
+        {"position": int, "descriptor": str, "descriptor_ui": str, "major_topic": int,
+         "qualifiers": str, "heading": str},
+        ("pmid", "position"),
+    ),
+    "publication_types": ({"name": str, "ui": str}, ("pmid", "name")),
+    "keywords": ({"keyword": str, "owner": str, "major_topic": int}, ("pmid", "keyword")),
+    "chemicals": ({"position": int, "name": str, "ui": str, "registry_number": str}, ("pmid", "position")),
+    "grants": (
+        {"position": int, "grant_id": str, "acronym": str, "agency": str, "country": str},
+        ("pmid", "position"),
+    ),
+    "trial_registrations": (
+        {"databank": str, "accession": str, "is_trial_registration": int, "source": str, "url": str},
+        ("pmid", "databank", "accession"),
+    ),
+    "comments_corrections": (
+        {"position": int, "ref_type": str, "ref_pmid": int, "ref_source": str, "note": str},
+        ("pmid", "position"),
+    ),
+}
+
+CHILD_INDEXES = {
+    "mesh_headings": [["descriptor"], ["descriptor_ui"]],
+    "publication_types": [["name"]],
+    "keywords": [["keyword"]],
+    "article_authors": [["author_id"]],
+    "trial_registrations": [["accession"]],
+    "comments_corrections": [["ref_type"], ["ref_pmid"]],
+    "chemicals": [["name"]],
+}
+
+
+@migrations()
+def m001_initial(db: Database):
+    articles = db["articles"].create(ARTICLE_COLUMNS, pk="pmid", not_null={"pmid"})
+    for columns in (["year"], ["pub_date"], ["journal"], ["is_retracted"], ["doi"], ["entrez_date"],
+                    ["date_revised"], ["record_type"]):
+        articles.create_index(columns)
+    db["authors"].create(
+        {"id": str, "display_name": str, "last_name": str, "fore_name": str, "initials": str,
+         "suffix": str, "collective_name": str, "orcid": str},
+        pk="id",
+    )
+    db["authors"].create_index(["display_name"])
+    for name, (columns, pk) in CHILD_TABLES.items():
+        foreign_keys = [ForeignKey(name, "pmid", "articles", "pmid")]
+        if name == "article_authors":
+            foreign_keys.append(ForeignKey(name, "author_id", "authors", "id"))
+        db[name].create({"pmid": int, **columns}, pk=pk, foreign_keys=foreign_keys)
+        db[name].create_index(["pmid"])
+        for index in CHILD_INDEXES.get(name, []):
+            db[name].create_index(index)
+    db["deleted_citations"].create(
+        {"pmid": int, "deleted_at": str, "source_file": str}, pk="pmid"
+    )
+    db["crawl_runs"].create(
+        {"id": int, "kind": str, "started_at": str, "finished_at": str, "source": str,
+         "query": str, "mindate": str, "maxdate": str, "status": str, "files": int,
+         "records_seen": int, "added": int, "updated": int, "unchanged": int, "older_skipped": int,
+         "deleted": int, "rejected": int, "requests": int, "retries": int,
+         "software_version": str, "notes": str},
+        pk="id",
+    )
+    articles.enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+
+
+def open_db(path, create: bool = True) -> Database:
+    """Open (and bring up to date) a kaplit database."""
+    db = Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    if create:
+        migrations.apply(db)
+    return db

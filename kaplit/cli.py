@@ -1,0 +1,131 @@
+"""The `kaplit` command line: thin commands over pipeline/, db/, crawler/ and web/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from kaplit import __version__
+from kaplit.config import DEFAULT_DB, snapshot_dir
+
+DB_OPTION = click.option(
+    "--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+    help="SQLite database file (created if missing).",
+)
+
+
+def fail(message: str, code: int = 1):
+    click.secho(f"Error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kaplit")
+def cli():
+    """kaplit: a living evidence base for ketamine and ketamine-assisted psychotherapy research.
+
+    \b
+    Typical use:
+      kaplit build --db kaplit.db      # crawl PubMed, or load the offline snapshot
+      kaplit serve --db kaplit.db      # browse at http://127.0.0.1:8001
+      kaplit ingest FILES... --db kaplit.db
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@DB_OPTION
+@click.option("--strict", is_flag=True, help="Reject a whole file if any record in it is unusable.")
+def ingest(paths, db_path, strict):
+    """Load PubMed XML (.xml, .xml.gz; efetch, baseline and update files) and MEDLINE
+    exports (.nbib, .txt) from PATHS (files or folders) into the database.
+
+    Each file is written in one transaction: a broken file is reported and nothing from it is
+    kept, while the other files still load. Records already stored are left alone unless the
+    file holds a newer revision. Exits 1 if any file was rejected.
+    """
+    from db.schema import open_db
+    from pipeline.sources import SourceError, discover
+
+    try:
+        files = discover(paths)
+    except SourceError as error:
+        fail(str(error))
+    if not files:
+        fail("no PubMed XML or MEDLINE files found in " + ", ".join(paths))
+    db = open_db(db_path)
+    report = _run_ingest(db, files, source=" ".join(paths), strict=strict)
+    _print_ingest_summary(report, db_path)
+    db.close()
+    if not report.ok:
+        sys.exit(1)
+
+
+def _run_ingest(db, files, source, strict=False):
+    from db.ingest import ingest_paths
+
+    total = sum(f.stat().st_size for f in files)
+    with click.progressbar(length=total, label=f"Ingesting {len(files)} file(s)", file=sys.stderr,
+                           show_pos=False, show_percent=True, show_eta=True) as bar:
+        return ingest_paths(db, files, source=source, version=__version__, on_read=bar.update, strict=strict)
+
+
+def _print_ingest_summary(report, db_path):
+    c = report.counts
+    click.echo(
+        f"{report.files_ok} file(s) ingested into {db_path}: {c.added} added, {c.updated} updated, "
+        f"{c.unchanged} unchanged, {c.older_skipped} superseded, {c.deleted} deleted, "
+        f"{c.rejected} records rejected."
+    )
+    for reason in c.rejections[:20]:
+        click.secho(f"  skipped record: {reason}", fg="yellow", err=True)
+    if len(c.rejections) > 20:
+        click.secho(f"  ... and {len(c.rejections) - 20} more", fg="yellow", err=True)
+    for failure in report.failures:
+        click.secho(f"Rejected file {failure.path}: {failure.reason}", fg="red", err=True)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--snapshot", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of PubMed XML to build from when PubMed is unreachable "
+                   "[default: $KAPLIT_SNAPSHOT or ../shared/pubmed/snapshot].")
+@click.option("--offline", is_flag=True, help="Do not try PubMed; build from the snapshot.")
+def build(db_path, snapshot, offline):
+    """Build or refresh the database: from PubMed when it answers, otherwise from the snapshot."""
+    from db.schema import open_db
+    from pipeline.sources import discover
+
+    from kaplit.reach import pubmed_reachable
+
+    if not offline and pubmed_reachable():
+        fail("PubMed answers, but crawling is not available in this version; use --offline.")
+    folder = Path(snapshot) if snapshot else snapshot_dir()
+    if not folder.is_dir():
+        fail(f"PubMed is unreachable and there is no snapshot at {folder} (set KAPLIT_SNAPSHOT).")
+    click.echo(f"PubMed is {'skipped (--offline)' if offline else 'unreachable'}: "
+               f"building {db_path} from the snapshot in {folder}.")
+    db = open_db(db_path)
+    report = _run_ingest(db, discover([folder]), source=f"snapshot:{folder}")
+    _print_ingest_summary(report, db_path)
+    db.close()
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int)
+@click.option("--mutable", is_flag=True,
+              help="Open the database read-write (default: immutable, never written).")
+def serve(db_path, host, port, mutable):
+    """Serve the database with Datasette (read-only by default)."""
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist; run `kaplit build --db {db_path}` first.")
+    from web.app import serve as serve_datasette
+
+    click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)")
+    serve_datasette(db_path, host=host, port=port, mutable=mutable)

@@ -1,0 +1,33 @@
+"""Where things are: the repository's own files and the shared data beside it.
+
+The shared data folder comes from `KAPLIT_SHARED` (default: `../shared` next to the repository,
+then `../shared` next to the working directory); the offline snapshot from `KAPLIT_SNAPSHOT`
+(default: `<shared>/pubmed/snapshot`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+METADATA = REPO_ROOT / "metadata.yml"
+TEMPLATES = REPO_ROOT / "web" / "templates"
+PLUGINS = REPO_ROOT / "web" / "plugins"
+STATIC = REPO_ROOT / "web" / "static"
+DEFAULT_DB = "kaplit.db"
+
+
+def shared_dir() -> Path:
+    if os.environ.get("KAPLIT_SHARED"):
+        return Path(os.environ["KAPLIT_SHARED"])
+    for candidate in (REPO_ROOT.parent / "shared", Path.cwd().parent / "shared"):
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared"
+
+
+def snapshot_dir() -> Path:
+    if os.environ.get("KAPLIT_SNAPSHOT"):
+        return Path(os.environ["KAPLIT_SNAPSHOT"])
+    return shared_dir() / "pubmed" / "snapshot"

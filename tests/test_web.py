@@ -1,0 +1,70 @@
+"""The served site through Datasette's own test client, on the ingested snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+
+import pytest
+
+from web.app import load_metadata, make_datasette
+
+
+@pytest.fixture(scope="module")
+def get(snapshot_db):
+    ds = make_datasette(snapshot_db)
+
+    def fetch(path, **kwargs):
+        return asyncio.run(ds.client.get(path, **kwargs))
+
+    fetch.ds = ds
+    return fetch
+
+
+def test_home_page_has_title_and_source(get):
+    response = get("/")
+    assert response.status_code == 200
+    assert "kaplit" in response.text
+    assert "https://pubmed.ncbi.nlm.nih.gov/" in response.text
+
+
+def test_full_text_search_finds_esketamine(get):
+    response = get("/kaplit/articles.json?_search=esketamine&_shape=array&_size=max")
+    assert response.status_code == 200
+    rows = response.json()
+    assert len(rows) > 50
+    assert all("esketamine" in ((r["title"] or "") + (r["abstract"] or "") + (r["keywords_text"] or "")
+                                + (r["mesh_text"] or "")).lower() for r in rows)
+
+
+def test_articles_table_newest_first_with_facets(get):
+    response = get("/kaplit/articles.json?_shape=objects&_size=20")
+    data = response.json()
+    dates = [r["pub_date"] for r in data["rows"]]
+    assert dates == sorted(dates, reverse=True) and dates[0] is not None
+    assert {"year", "journal", "is_retracted"} <= {f for f in data["facet_results"]}
+
+
+def test_every_canned_query_answers(get):
+    queries = load_metadata()["databases"]["kaplit"]["queries"]
+    assert len(queries) >= 5
+    for name in queries:
+        params = {"q": "ketamine", "_shape": "array"}
+        response = get(f"/kaplit/{name}.json?" + urllib.parse.urlencode(params))
+        assert response.status_code == 200, (name, response.text[:300])
+        assert isinstance(response.json(), list)
+        html = get(f"/kaplit/{name}?q=ketamine")
+        assert html.status_code == 200 and queries[name]["title"] in html.text
+
+
+def test_search_query_ranks_matches(get):
+    rows = get("/kaplit/search.json?q=esketamine&_shape=array").json()
+    assert len(rows) > 50
+    assert "esketamine" in rows[0]["title"].lower()
+
+
+def test_served_read_only(get):
+    assert get.ds.databases["kaplit"].is_mutable is False
+    response = get("/kaplit.json?" + urllib.parse.urlencode({"sql": "delete from articles"}))
+    assert response.status_code == 400
+    assert get("/kaplit.json?sql=select+count(*)+as+n+from+articles&_shape=array").json() == [{"n": 2498}]

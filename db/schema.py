@@ -55,6 +55,10 @@ ARTICLE_COLUMNS = {
     "content_hash": str,
     "ingested_at": str,
 }
+AUTHOR_COLUMNS = {
+    "id": str, "display_name": str, "last_name": str, "fore_name": str, "initials": str,
+    "suffix": str, "collective_name": str, "orcid": str,
+}
 FTS_COLUMNS = ["title", "abstract", "keywords_text", "mesh_text"]
 
 #: child table → (columns besides pmid, primary key, extra foreign keys)
@@ -106,11 +110,7 @@ def m001_initial(db: Database):
     for columns in (["year"], ["pub_date"], ["journal"], ["is_retracted"], ["doi"], ["entrez_date"],
                     ["date_revised"], ["record_type"]):
         articles.create_index(columns)
-    db["authors"].create(
-        {"id": str, "display_name": str, "last_name": str, "fore_name": str, "initials": str,
-         "suffix": str, "collective_name": str, "orcid": str},
-        pk="id",
-    )
+    db["authors"].create(AUTHOR_COLUMNS, pk="id")
     db["authors"].create_index(["display_name"])
     for name, (columns, pk) in CHILD_TABLES.items():
         foreign_keys = [ForeignKey(name, "pmid", "articles", "pmid")]

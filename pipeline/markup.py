@@ -31,6 +31,8 @@ def _math_text(elem) -> str:
 
 def to_html(elem) -> str | None:
     """The element's content as safe HTML with only DISPLAY_TAGS kept."""
+    if not len(elem):
+        return squash(escape(elem.text, quote=False)) if elem.text else None
     return squash("".join(_html_parts(elem, top=True)))
 
 
@@ -56,6 +58,8 @@ def to_text(elem) -> str | None:
     """The element's plain text, whitespace collapsed, MathML reduced to its tokens."""
     if elem is None:
         return None
+    if not len(elem):
+        return squash(elem.text)
     if not any(_is_math(e) for e in elem.iter()):
         return squash("".join(elem.itertext()))
     return squash("".join(_text_parts(elem)))

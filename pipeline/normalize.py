@@ -22,7 +22,6 @@ MONTHS = {
 SEASONS = {"winter": 1, "spring": 3, "summer": 6, "fall": 9, "autumn": 9}
 EARLIEST_YEAR, LATEST_YEAR = 1700, date.today().year + 2
 
-_SPACES = re.compile(r"\s+")
 _YEAR = re.compile(r"\b(1[7-9]\d\d|2[01]\d\d)\b")
 _WORD = re.compile(r"[A-Za-z]+|\d+")
 _NCT = re.compile(r"\bNCT\d{8}\b")
@@ -30,10 +29,9 @@ _NCT = re.compile(r"\bNCT\d{8}\b")
 
 def squash(text: str | None) -> str | None:
     """Collapse runs of whitespace; empty becomes None."""
-    if text is None:
+    if not text:
         return None
-    text = _SPACES.sub(" ", text).strip()
-    return text or None
+    return " ".join(text.split()) or None
 
 
 def month_number(value: str | None) -> int | None:

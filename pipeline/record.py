@@ -47,8 +47,9 @@ class Article:
     def pmid(self) -> int:
         return self.article["pmid"]
 
-    def finish(self) -> "Article":
-        """Fill the columns derived from the child rows, then the content hash."""
+    def finish(self, source: bytes | None = None) -> "Article":
+        """Fill the columns derived from the child rows, then the content hash: of the source
+        record's bytes when given (cheap for XML), otherwise of the normalized content."""
         row = self.article
         row["abstract"] = self._plain_abstract()
         self._add_trials_named_in_abstract()
@@ -68,7 +69,7 @@ class Article:
             " ".join(a["accession"] for a in self.accessions if a["accession"].startswith("NCT"))
             or None
         )
-        row["content_hash"] = self._hash()
+        row["content_hash"] = self._hash(source)
         return self
 
     def _plain_abstract(self) -> str | None:
@@ -85,7 +86,9 @@ class Article:
         for row in self.accessions:
             row["is_trial_registration"] = int(row["databank"] in TRIAL_REGISTRIES)
 
-    def _hash(self) -> str:
+    def _hash(self, source: bytes | None) -> str:
+        if source is not None:
+            return hashlib.blake2b(source, digest_size=12).hexdigest()
         payload = {
             name: getattr(self, name)
             for name in self.__dataclass_fields__

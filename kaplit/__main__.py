@@ -1,0 +1,3 @@
+from kaplit.cli import cli
+
+cli()

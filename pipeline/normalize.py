@@ -95,7 +95,9 @@ def compact_date(text: str | None) -> str | None:
 
 
 def nct_ids(text: str | None) -> list[str]:
-    return sorted(set(_NCT.findall(text or "")))
+    if not text or "NCT" not in text:
+        return []
+    return sorted(set(_NCT.findall(text)))
 
 
 def clean_doi(value: str | None) -> str | None:

@@ -3,8 +3,9 @@
 Why lxml and not Biopython here: `Bio.Entrez.read(validate=False)` measured 398 records/s and
 1.3 GB RSS for 5,000 records, `Bio.Entrez.parse` refuses to stream a PubmedArticleSet, and
 Bio.Entrez fetches any DTD newer than its bundled copies from the network (a RuntimeError
-offline, even with validate=False). `lxml.etree.iterparse` streams in constant memory (each
-record is cleared once read) at several thousand records/s and never loads the DTD.
+offline, even with validate=False). Here the stream is cut into chunks of whole records
+(pipeline/chunks.py) and lxml parses one chunk at a time, never loading the DTD: memory stays
+bounded by the chunk size whatever the file size, and chunks can go to worker processes.
 
 `iter_records(source)` yields `Article` and `Deletion` objects in document order, `Rejected` for
 a record that cannot be used, and raises `XMLError` (with the line number) for broken or
@@ -17,66 +18,42 @@ field extraction three times slower than parsing the XML itself.
 
 from __future__ import annotations
 
+from html import escape
+
 from lxml import etree
 
+from pipeline import chunks
+from pipeline.chunks import XMLError
 from pipeline.markup import text_of, to_html, to_text
 from pipeline.normalize import clean_doi, clean_pmcid, free_text_date, iso_date, squash
 from pipeline.record import Article, Deletion, RecordError, Rejected, author_key, display_name
 
-RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
-ROOT_TAGS = frozenset(RECORD_TAGS) | {"PubmedArticleSet", "PubmedBookArticleSet"}
-
-
-class XMLError(ValueError):
-    """The file is not readable PubMed XML; `line` says where, when known."""
-
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(message if line is None else f"line {line}: {message}")
-        self.line = line
+RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle", "DeleteCitation"})
 
 
 def iter_records(source):
     """Yield Article / Deletion / Rejected objects from a binary file object of PubMed XML."""
-    events = etree.iterparse(
-        source, events=("end",), tag=RECORD_TAGS, load_dtd=False, no_network=True,
-        resolve_entities=False, remove_comments=True, remove_pis=True, huge_tree=True,
+    for chunk in chunks.split(source):
+        yield from parse_chunk(chunk)
+
+
+def parse_chunk(chunk: chunks.Chunk):
+    """Parse one chunk of whole records (see pipeline/chunks.py) into Article / Deletion / Rejected."""
+    parser = etree.XMLParser(
+        load_dtd=False, no_network=True, resolve_entities=False, remove_comments=True,
+        remove_pis=True, huge_tree=True, encoding=chunk.encoding,
     )
-    checked_root = False
     try:
-        for _, elem in events:
-            if not checked_root:
-                _check_root(elem.getroottree().getroot())
-                checked_root = True
-            try:
-                yield _parse(elem)
-            except RecordError as error:
-                yield Rejected(str(error))
-            finally:
-                _release(elem)
+        root = etree.fromstring(b"<PubmedArticleSet>" + chunk.data + b"</PubmedArticleSet>", parser)
     except etree.XMLSyntaxError as error:
-        raise XMLError(f"broken XML: {error.msg}", error.lineno) from None
-    if not checked_root:
-        _check_root(events.root)
-
-
-def _check_root(root):
-    if root is None:
-        raise XMLError("empty document")
-    if root.tag in ROOT_TAGS:
-        return
-    if root.tag in ("eFetchResult", "eSearchResult", "ERROR") or root.find(".//ERROR") is not None:
-        message = squash("".join(root.itertext())) or "no message"
-        raise XMLError(f"an E-utilities error response, not records: {message[:300]}", root.sourceline)
-    raise XMLError(f"not PubMed XML: the root element is <{root.tag}>", root.sourceline)
-
-
-def _release(elem):
-    """Free what has been read so memory stays flat however large the file."""
-    elem.clear(keep_tail=True)
-    parent = elem.getparent()
-    if parent is not None:
-        while elem.getprevious() is not None:
-            del parent[0]
+        raise XMLError(f"broken XML: {error.msg}", chunk.first_line + error.lineno - 1) from None
+    for elem in root:
+        if elem.tag not in RECORD_TAGS:
+            continue
+        try:
+            yield _parse(elem)
+        except RecordError as error:
+            yield Rejected(f"line {chunk.first_line + elem.sourceline - 1}: {error}")
 
 
 class Kids:
@@ -123,7 +100,7 @@ def _parse(elem):
 def _pmid_value(pmid_elem, record) -> int:
     text = text_of(pmid_elem)
     if not text or not text.isdigit():
-        raise RecordError(f"record at line {record.sourceline} has no valid PMID ({text!r})")
+        raise RecordError(f"{record.tag} has no valid PMID ({text!r})")
     return int(text)
 
 
@@ -132,7 +109,7 @@ def _article(elem) -> Article:
     citation = top.kids("MedlineCitation")
     art = citation.kids("Article")
     if not art:
-        raise RecordError(f"PubmedArticle at line {elem.sourceline} has no MedlineCitation/Article")
+        raise RecordError("PubmedArticle has no MedlineCitation/Article")
     journal = art.kids("Journal")
     issue = journal.kids("JournalIssue")
     pub_year, pub_date, pub_date_text = _pub_date(issue.kids("PubDate"))
@@ -180,14 +157,14 @@ def _article(elem) -> Article:
         accessions=_accessions(art.one("DataBankList")),
         comments_corrections=_comments(citation.one("CommentsCorrectionsList")),
     )
-    return record.finish(etree.tostring(elem))
+    return record.finish()
 
 
 def _book(elem) -> Article:
     top = Kids(elem)
     doc = top.kids("BookDocument")
     if not doc:
-        raise RecordError(f"PubmedBookArticle at line {elem.sourceline} has no BookDocument")
+        raise RecordError("PubmedBookArticle has no BookDocument")
     book = doc.kids("Book")
     pub_year, pub_date, pub_date_text = _pub_date(book.kids("PubDate"))
     book_data = top.kids("PubmedBookData")
@@ -232,7 +209,7 @@ def _book(elem) -> Article:
         keywords=_keywords(doc),
         grants=_grants(doc.one("GrantList")),
     )
-    return record.finish(etree.tostring(elem))
+    return record.finish()
 
 
 def _titles(container: Kids, tag) -> dict:
@@ -301,6 +278,9 @@ def _languages(container: Kids) -> str | None:
     return " ".join(t for t in (squash(e.text) for e in container.all("Language")) if t) or None
 
 
+AUTHOR_NAME_PARTS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
+
+
 def _authors(author_list) -> list[dict]:
     if author_list is None:
         return []
@@ -308,19 +288,21 @@ def _authors(author_list) -> list[dict]:
     for elem in author_list.iterchildren("Author"):
         if elem.get("ValidYN", "Y") != "Y":
             continue
-        kids = Kids(elem)
-        author = {
-            "last_name": kids.text("LastName"),
-            "fore_name": kids.text("ForeName"),
-            "initials": kids.text("Initials"),
-            "suffix": kids.text("Suffix"),
-            "collective_name": to_text(kids.one("CollectiveName")),
-            "orcid": _orcid(kids),
-            "affiliations": [
-                a for a in (to_text(info.find("Affiliation")) for info in kids.all("AffiliationInfo")) if a
-            ],
-            "equal_contrib": int(elem.get("EqualContrib") == "Y"),
-        }
+        author = {"last_name": None, "fore_name": None, "initials": None, "suffix": None,
+                  "collective_name": None, "orcid": None, "affiliations": [],
+                  "equal_contrib": int(elem.get("EqualContrib") == "Y")}
+        for part in elem:
+            tag = part.tag
+            if tag in AUTHOR_NAME_PARTS:
+                author[AUTHOR_NAME_PARTS[tag]] = squash(part.text)
+            elif tag == "AffiliationInfo":
+                affiliation = to_text(part.find("Affiliation"))
+                if affiliation:
+                    author["affiliations"].append(affiliation)
+            elif tag == "CollectiveName":
+                author["collective_name"] = to_text(part)
+            elif tag == "Identifier" and (part.get("Source") or "").upper() == "ORCID" and part.text:
+                author["orcid"] = part.text.strip().rsplit("/", 1)[-1]
         if not (author["last_name"] or author["collective_name"]):
             continue
         author["display_name"] = display_name(author)
@@ -329,23 +311,17 @@ def _authors(author_list) -> list[dict]:
     return authors
 
 
-def _orcid(kids: Kids) -> str | None:
-    for ident in kids.all("Identifier"):
-        if (ident.get("Source") or "").upper() == "ORCID" and ident.text:
-            return ident.text.strip().rsplit("/", 1)[-1]
-    return None
-
-
 def _sections(abstract: Kids) -> list[dict]:
-    return [
-        {
-            "label": squash(e.get("Label")),
-            "nlm_category": e.get("NlmCategory"),
-            "text": to_text(e),
-            "html": to_html(e),
-        }
-        for e in abstract.all("AbstractText")
-    ]
+    sections = []
+    for elem in abstract.all("AbstractText"):
+        text = to_text(elem)
+        sections.append({
+            "label": squash(elem.get("Label")),
+            "nlm_category": elem.get("NlmCategory"),
+            "text": text,
+            "html": to_html(elem) if len(elem) else (escape(text, quote=False) if text else None),
+        })
+    return sections
 
 
 def _mesh(mesh_list) -> list[dict]:

@@ -9,7 +9,7 @@ child table, without the `pmid` column (the store adds it). A `Deletion` carries
 from __future__ import annotations
 
 import hashlib
-import json
+import pickle
 from dataclasses import dataclass, field
 
 from pipeline.normalize import nct_ids
@@ -47,9 +47,8 @@ class Article:
     def pmid(self) -> int:
         return self.article["pmid"]
 
-    def finish(self, source: bytes | None = None) -> "Article":
-        """Fill the columns derived from the child rows, then the content hash: of the source
-        record's bytes when given (cheap for XML), otherwise of the normalized content."""
+    def finish(self) -> "Article":
+        """Fill the columns derived from the child rows, then the content hash."""
         row = self.article
         row["abstract"] = self._plain_abstract()
         self._add_trials_named_in_abstract()
@@ -69,7 +68,7 @@ class Article:
             " ".join(a["accession"] for a in self.accessions if a["accession"].startswith("NCT"))
             or None
         )
-        row["content_hash"] = self._hash(source)
+        row["content_hash"] = self._hash()
         return self
 
     def _plain_abstract(self) -> str | None:
@@ -86,17 +85,14 @@ class Article:
         for row in self.accessions:
             row["is_trial_registration"] = int(row["databank"] in TRIAL_REGISTRIES)
 
-    def _hash(self, source: bytes | None) -> str:
-        if source is not None:
-            return hashlib.blake2b(source, digest_size=12).hexdigest()
-        payload = {
-            name: getattr(self, name)
-            for name in self.__dataclass_fields__
-            if name != "article"
-        }
-        payload["article"] = {k: v for k, v in self.article.items() if k != "content_hash"}
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+    def _hash(self) -> str:
+        """Digest of the normalized content (pickle: deterministic for these plain values, and
+        several times faster than JSON with sorted keys)."""
+        row = self.article
+        row["content_hash"] = None
+        payload = (row, self.authors, self.sections, self.mesh, self.publication_types, self.keywords,
+                   self.chemicals, self.grants, self.accessions, self.comments_corrections)
+        return hashlib.blake2b(pickle.dumps(payload, protocol=4), digest_size=12).hexdigest()
 
 
 @dataclass(slots=True)

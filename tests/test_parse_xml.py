@@ -166,25 +166,3 @@ def test_truncated_xml_raises_with_line_number(efetch_dir):
         list(iter_records(__import__("io").BytesIO(cut)))
     assert caught.value.line == cut.count(b"\n") + 1
     assert "line" in str(caught.value)
-
-
-def test_parser_memory_is_released_per_record(efetch_dir):
-    """After each record the tree is pruned: no earlier record stays in memory."""
-    import io
-
-    from pipeline import pubmed_xml
-
-    sizes = []
-    original = pubmed_xml._release
-
-    def spy(elem):
-        original(elem)
-        sizes.append((elem.getroottree().getroot()[0] is elem, len(elem)))
-
-    pubmed_xml._release = spy
-    try:
-        list(iter_records(io.BytesIO((efetch_dir / "tidypubmed" / "aqc.xml").read_bytes())))
-    finally:
-        pubmed_xml._release = original
-    assert len(sizes) == 107
-    assert all(first and children == 0 for first, children in sizes)

@@ -1,0 +1,148 @@
+"""Split a PubMed XML byte stream into chunks of whole records, so that workers can parse them.
+
+A PubMed file is a root element (PubmedArticleSet, PubmedBookArticleSet, or a lone record) whose
+children are independent records. We find record boundaries with a byte-level regex (C speed,
+no parsing), cut the stream into chunks of about `size` bytes that each hold whole records, and
+check the parts no chunk covers: the prolog (XML declaration, DOCTYPE, root start tag) and the
+closing root tag, whose absence means a truncated file. Each chunk carries the line number it
+starts at, so parse errors still name the line in the original file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+RECORD_START = re.compile(rb"<(?:PubmedArticle|PubmedBookArticle|DeleteCitation)[\s>/]")
+FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)")
+SET_TAGS = (b"PubmedArticleSet", b"PubmedBookArticleSet")
+RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"DeleteCitation")
+BLOCK = 1 << 20
+PROLOG_LIMIT = 16 << 20
+
+
+class XMLError(ValueError):
+    """The file is not readable PubMed XML; `line` says where, when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message if line is None else f"line {line}: {message}")
+        self.message, self.line = message, line
+
+
+@dataclass(slots=True)
+class Chunk:
+    data: bytes  # whole records, without the root element around them
+    first_line: int  # line of the original file where `data` starts
+    encoding: str | None = None  # the XML declaration's, when not UTF-8
+
+
+def split(stream, size: int = 2 << 20):
+    """Yield Chunks of whole records from a binary stream of PubMed XML.
+
+    Raises XMLError for an empty or broken prolog, a root element that is not PubMed's (an HTML
+    page, an E-utilities error, another XML format), or a missing closing root tag.
+    """
+    buffer, eof = b"", False
+    while not eof and len(buffer) < PROLOG_LIMIT and not RECORD_START.search(buffer):
+        block = stream.read(min(BLOCK, size))
+        eof = not block
+        buffer += block
+    root = _root_tag(buffer)
+    start = RECORD_START.search(buffer)
+    encoding = _declared_encoding(buffer)
+    if root in RECORD_TAGS:
+        yield _single_record(buffer, stream, start.start(), encoding)
+        return
+    if root not in SET_TAGS or start is None:
+        if eof:
+            _check_document(buffer, root)  # raises unless it is an empty record set
+            return
+        raise XMLError(f"not PubMed XML: no records in the first {PROLOG_LIMIT >> 20} MB "
+                       f"(root element <{(root or b'?').decode(errors='replace')}>)")
+    _check_document(buffer[:start.start()] + b"</" + root + b">", root)
+    line = 1 + buffer.count(b"\n", 0, start.start())
+    buffer = buffer[start.start():]
+    while not eof:
+        while len(buffer) < size and not eof:
+            block = stream.read(min(BLOCK, size))
+            eof = not block
+            buffer += block
+        if eof:
+            break
+        cut = _last_record_start(buffer)
+        if cut <= 0:  # one record larger than the chunk size: keep reading
+            size *= 2
+            continue
+        yield Chunk(buffer[:cut], line, encoding)
+        line += buffer.count(b"\n", 0, cut)
+        buffer = buffer[cut:]
+    yield from _last_chunk(buffer, line, root, encoding)
+
+
+def _declared_encoding(buffer: bytes) -> str | None:
+    match = DECLARED_ENCODING.match(buffer)
+    if not match or match.group(1).lower() in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
+        return None
+    return match.group(1).decode()
+
+
+def _root_tag(buffer: bytes) -> bytes | None:
+    position = 0
+    while True:
+        match = FIRST_TAG.search(buffer, position)
+        if match is None:
+            return None
+        before = buffer[match.start() - 1:match.start()] if match.start() else b""
+        if before not in (b"?", b"!"):
+            return match.group(1)
+        position = match.end()
+
+
+def _check_document(document: bytes, root):
+    """Parse the prolog (closed by us) or a whole small document; raise unless it is a set."""
+    if not document.strip():
+        raise XMLError("empty file")
+    parser = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False, huge_tree=True)
+    try:
+        tree = etree.fromstring(document, parser)
+    except etree.XMLSyntaxError as error:
+        raise XMLError(f"broken XML: {error.msg}", error.lineno) from None
+    if root in SET_TAGS:
+        return  # an empty set: valid, no records
+    if tree.tag in ("eFetchResult", "eSearchResult", "ERROR") or tree.find(".//ERROR") is not None:
+        message = " ".join("".join(tree.itertext()).split()) or "no message"
+        raise XMLError(f"an E-utilities error response, not records: {message[:300]}", tree.sourceline)
+    raise XMLError(f"not PubMed XML: the root element is <{tree.tag}>", tree.sourceline)
+
+
+def _single_record(buffer: bytes, stream, start: int, encoding) -> Chunk:
+    """A document whose root is one record (PubmedArticle / PubmedBookArticle): small by nature."""
+    rest = stream.read()
+    while rest:
+        buffer += rest
+        rest = stream.read()
+    return Chunk(buffer[start:], 1 + buffer.count(b"\n", 0, start), encoding)
+
+
+def _last_record_start(buffer: bytes) -> int:
+    """Offset of the last record start in the buffer's second half (so chunks stay near size)."""
+    position = len(buffer) // 2
+    last = -1
+    for match in RECORD_START.finditer(buffer, position):
+        last = match.start()
+    if last <= 0:
+        for match in RECORD_START.finditer(buffer, 1):
+            last = match.start()
+    return last
+
+
+def _last_chunk(buffer: bytes, line: int, root: bytes, encoding):
+    closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", buffer)
+    if closing is None:
+        yield Chunk(buffer, line, encoding)  # the parser reports where the records break off...
+        end_line = line + buffer.count(b"\n")
+        raise XMLError(f"the file ends without </{root.decode()}> (truncated?)", end_line)
+    yield Chunk(buffer[:closing.start()], line, encoding)

@@ -1,0 +1,47 @@
+"""Cutting PubMed XML into chunks of whole records (for worker processes)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pytest
+
+from pipeline.chunks import XMLError, split
+from pipeline.pubmed_xml import parse_chunk
+
+
+def snapshot_bytes(shared):
+    return gzip.decompress((shared / "pubmed" / "snapshot" / "ketamine" / "ketamine-001.xml.gz").read_bytes())
+
+
+def test_chunks_hold_whole_records_and_know_their_lines(shared):
+    data = snapshot_bytes(shared)
+    size = 100_000
+    chunks = list(split(io.BytesIO(data), size=size))
+    assert len(chunks) > 5
+    lines = data.split(b"\n")
+    total = 0
+    for chunk in chunks:
+        assert len(chunk.data) <= 2 * size  # bounded, whatever the file size
+        assert chunk.data.lstrip().startswith(b"<PubmedArticle")
+        assert lines[chunk.first_line - 1].lstrip().startswith(chunk.data.lstrip().split(b"\n")[0][:40])
+        total += sum(1 for _ in parse_chunk(chunk))
+    assert total == 500
+
+
+def test_same_records_whatever_the_chunk_size(shared):
+    data = snapshot_bytes(shared)
+    small = [a.pmid for c in split(io.BytesIO(data), size=50_000) for a in parse_chunk(c)]
+    large = [a.pmid for c in split(io.BytesIO(data)) for a in parse_chunk(c)]
+    assert small == large and len(small) == 500
+
+
+def test_missing_closing_tag_is_reported_as_truncation(shared):
+    data = snapshot_bytes(shared)
+    cut = data[: data.rindex(b"</PubmedArticle>") + len(b"</PubmedArticle>")]
+    with pytest.raises(XMLError) as caught:
+        for chunk in split(io.BytesIO(cut), size=50_000):
+            list(parse_chunk(chunk))
+    assert "ends without </PubmedArticleSet>" in str(caught.value)
+    assert caught.value.line == cut.count(b"\n") + 1

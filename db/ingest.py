@@ -3,20 +3,31 @@
 A file that cannot be read (broken XML, truncated gzip, not PubMed, unreadable) is rolled back as
 a whole and reported with its reason; the other files of the run still ingest. A single record
 that cannot be used (no PMID) is skipped and reported, or fails its whole file with `strict`.
+
+Large XML inputs are parsed by worker processes, one chunk of whole records at a time
+(pipeline/chunks.py), while this process is the only writer; results come back in file order, so
+`DeleteCitation` blocks apply exactly where they stand.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from db.rows import prepare
 from db.store import Counts, Store, now
+from pipeline import chunks, pubmed_xml
 from pipeline.record import Article, Deletion, Rejected
-from pipeline.sources import SourceError, read_records
+from pipeline.sources import SourceError, medline_records, open_source, source_errors
 
 BATCH_SIZE = 500
+PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -31,27 +42,76 @@ class IngestReport:
         return not self.failures
 
 
+def prepared_chunk(chunk: chunks.Chunk) -> list:
+    """Worker task: parse one chunk and prepare its rows (PreparedArticle / Deletion / Rejected)."""
+    return [_prepared(item) for item in pubmed_xml.parse_chunk(chunk)]
+
+
+def _prepared(item):
+    return prepare(item) if isinstance(item, Article) else item
+
+
+@contextmanager
+def parser_pool(workers: int | None, total_bytes: int):
+    """A process pool when the input is large enough to gain from one, else None (parse here)."""
+    if workers is None:
+        workers = (os.cpu_count() or 1) if total_bytes >= PARALLEL_MIN_BYTES else 0
+    if workers < 1:
+        yield None
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["db.ingest"])
+    with context.Pool(workers) as pool:
+        yield pool
+
+
+def read_prepared(path: Path, pool=None, on_read=None):
+    """Yield PreparedArticle / Deletion / Rejected items of one file in order."""
+    with source_errors(path), open_source(path, on_read) as (kind, stream):
+        if kind == "medline":
+            yield from map(_prepared, medline_records(stream))
+        elif pool is None:
+            for chunk in chunks.split(stream):
+                yield from prepared_chunk(chunk)
+        else:
+            yield from _in_workers(pool, chunks.split(stream))
+
+
+def _in_workers(pool, chunk_stream, in_flight=4):
+    pending = deque()
+    try:
+        for chunk in chunk_stream:
+            pending.append(pool.apply_async(prepared_chunk, (chunk,)))
+            if len(pending) >= in_flight:
+                yield from pending.popleft().get()
+    except Exception:
+        while pending:  # a parse error in an earlier chunk is the more precise report
+            pending.popleft().get()
+        raise
+    while pending:
+        yield from pending.popleft().get()
+
+
 class StrictRejection(Exception):
     pass
 
 
-def ingest_file(db: Database, path: Path, on_read=None, strict: bool = False) -> Counts:
+def ingest_file(db: Database, path: Path, pool=None, on_read=None, strict: bool = False) -> Counts:
     """Ingest one file inside one transaction; raises SourceError (nothing written) if unusable."""
     with db.atomic():
         store = Store(db, source_file=str(path))
         try:
-            for item in read_records(path, on_read):
-                if isinstance(item, Article):
-                    store.add(item)
-                    if len(store.pending) >= BATCH_SIZE:
-                        store.flush()
-                elif isinstance(item, Deletion):
+            for item in read_prepared(path, pool, on_read):
+                if isinstance(item, Deletion):
                     store.delete(item.pmids)
                 elif isinstance(item, Rejected):
                     if strict:
                         raise StrictRejection(item.reason)
-                    store.counts.rejected += 1
-                    store.counts.rejections.append(f"{path}: {item.reason}")
+                    store.reject(f"{path}: {item.reason}")
+                else:
+                    store.add(item)
+                    if len(store.pending) >= BATCH_SIZE:
+                        store.flush()
             store.flush()
         except StrictRejection as error:
             raise SourceError(path, f"{error} (--strict: the whole file is rejected)") from None
@@ -59,17 +119,17 @@ def ingest_file(db: Database, path: Path, on_read=None, strict: bool = False) ->
 
 
 def ingest_paths(db: Database, files: list[Path], source: str, version: str,
-                 on_read=None, on_file=None, strict: bool = False) -> IngestReport:
+                 on_read=None, strict: bool = False, workers: int | None = None) -> IngestReport:
     report = IngestReport()
     started = now()
-    for path in files:
-        if on_file:
-            on_file(path)
-        try:
-            report.counts.add(ingest_file(db, path, on_read, strict))
-            report.files_ok += 1
-        except SourceError as error:
-            report.failures.append(error)
+    total = sum(p.stat().st_size for p in files if p.is_file())
+    with parser_pool(workers, total) as pool:
+        for path in files:
+            try:
+                report.counts.add(ingest_file(db, path, pool, on_read, strict))
+                report.files_ok += 1
+            except SourceError as error:
+                report.failures.append(error)
     report.run_id = record_run(db, "ingest", started, source, version, report.counts,
                                files=len(files), status="ok" if report.ok else "partial",
                                notes="; ".join(str(f) for f in report.failures)[:2000] or None)

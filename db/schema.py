@@ -51,8 +51,8 @@ ARTICLE_COLUMNS = {
     "date_completed": str,
     "date_revised": str,
     "country": str,
-    "source_file": str,
     "content_hash": str,
+    "source_file": str,  # these two are set by the writer (db/store.py), so they stay last
     "ingested_at": str,
 }
 AUTHOR_COLUMNS = {
@@ -94,7 +94,7 @@ CHILD_TABLES = {
 }
 
 CHILD_INDEXES = {
-    "mesh_headings": [["descriptor"], ["descriptor_ui"]],
+    "mesh_headings": [["descriptor"]],
     "publication_types": [["name"]],
     "keywords": [["keyword"]],
     "article_authors": [["author_id"]],
@@ -116,8 +116,8 @@ def m001_initial(db: Database):
         foreign_keys = [ForeignKey(name, "pmid", "articles", "pmid")]
         if name == "article_authors":
             foreign_keys.append(ForeignKey(name, "author_id", "authors", "id"))
+        # every primary key starts with pmid, so lookups by pmid need no index of their own
         db[name].create({"pmid": int, **columns}, pk=pk, foreign_keys=foreign_keys)
-        db[name].create_index(["pmid"])
         for index in CHILD_INDEXES.get(name, []):
             db[name].create_index(index)
     db["deleted_citations"].create(

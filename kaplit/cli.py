@@ -38,7 +38,10 @@ def cli():
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @DB_OPTION
 @click.option("--strict", is_flag=True, help="Reject a whole file if any record in it is unusable.")
-def ingest(paths, db_path, strict):
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Parser processes (0: parse in this process) [default: one per core for inputs "
+                   "over 16 MB, else 0].")
+def ingest(paths, db_path, strict, workers):
     """Load PubMed XML (.xml, .xml.gz; efetch, baseline and update files) and MEDLINE
     exports (.nbib, .txt) from PATHS (files or folders) into the database.
 
@@ -56,20 +59,21 @@ def ingest(paths, db_path, strict):
     if not files:
         fail("no PubMed XML or MEDLINE files found in " + ", ".join(paths))
     db = open_db(db_path)
-    report = _run_ingest(db, files, source=" ".join(paths), strict=strict)
+    report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers)
     _print_ingest_summary(report, db_path)
     db.close()
     if not report.ok:
         sys.exit(1)
 
 
-def _run_ingest(db, files, source, strict=False):
+def _run_ingest(db, files, source, strict=False, workers=None):
     from db.ingest import ingest_paths
 
     total = sum(f.stat().st_size for f in files)
     with click.progressbar(length=total, label=f"Ingesting {len(files)} file(s)", file=sys.stderr,
                            show_pos=False, show_percent=True, show_eta=True) as bar:
-        return ingest_paths(db, files, source=source, version=__version__, on_read=bar.update, strict=strict)
+        return ingest_paths(db, files, source=source, version=__version__, on_read=bar.update,
+                            strict=strict, workers=workers)
 
 
 def _print_ingest_summary(report, db_path):

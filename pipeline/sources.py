@@ -11,9 +11,11 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import medline, pubmed_xml
+from pipeline.chunks import XMLError
 
 SUFFIXES = (".xml", ".xml.gz", ".nbib", ".nbib.gz", ".txt", ".txt.gz", ".medline")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -59,17 +61,14 @@ class CountingReader(io.RawIOBase):
         return count
 
 
-def read_records(path: Path, on_read=None):
-    """Yield Article / Deletion / Rejected objects from one file; raise SourceError if unusable."""
+@contextmanager
+def source_errors(path):
+    """Turn every low-level failure while reading `path` into a SourceError naming it."""
     try:
-        with open(path, "rb") as raw:
-            stream = io.BufferedReader(CountingReader(raw, on_read), 1 << 16)
-            if stream.peek(2)[:2] == GZIP_MAGIC:
-                stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)
-            yield from _parse_stream(stream, path)
+        yield
     except SourceError:
         raise
-    except pubmed_xml.XMLError as error:
+    except XMLError as error:
         raise SourceError(path, str(error)) from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise SourceError(path, f"broken gzip data ({error})") from None
@@ -79,16 +78,35 @@ def read_records(path: Path, on_read=None):
         raise SourceError(path, f"cannot read ({error.strerror or error})") from None
 
 
-def _parse_stream(stream, path):
+@contextmanager
+def open_source(path: Path, on_read=None):
+    """Open a file (gunzipping if needed) and sniff its format: yields (kind, binary stream)
+    with kind "xml" or "medline". Use inside `source_errors(path)`."""
+    with open(path, "rb") as raw:
+        stream = io.BufferedReader(CountingReader(raw, on_read), 1 << 16)
+        if stream.peek(2)[:2] == GZIP_MAGIC:
+            stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)
+        yield _sniff(stream, path), stream
+
+
+def _sniff(stream, path) -> str:
     head = stream.peek(4096)[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise SourceError(path, "empty file")
     if head.startswith(b"<"):
-        yield from pubmed_xml.iter_records(stream)
-        return
+        return "xml"
     first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
     if medline.looks_like_medline(first_line):
-        yield from medline.iter_records(io.TextIOWrapper(stream, encoding="utf-8"))
-        return
-    raise SourceError(path, "neither PubMed XML nor MEDLINE format (first line: "
-                            f"{first_line[:60]!r})")
+        return "medline"
+    raise SourceError(path, f"neither PubMed XML nor MEDLINE format (first line: {first_line[:60]!r})")
+
+
+def medline_records(stream):
+    return medline.iter_records(io.TextIOWrapper(stream, encoding="utf-8"))
+
+
+def read_records(path: Path, on_read=None):
+    """Yield Article / Deletion / Rejected objects from one file, in this process; raise
+    SourceError if the file is unusable."""
+    with source_errors(path), open_source(path, on_read) as (kind, stream):
+        yield from pubmed_xml.iter_records(stream) if kind == "xml" else medline_records(stream)

@@ -121,3 +121,15 @@ def test_delete_citation_removes_and_stays_deleted(tmp_path):
 def test_snapshot_location_comes_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("KAPLIT_SNAPSHOT", str(tmp_path))
     assert snapshot_dir() == tmp_path
+
+
+def test_worker_processes_build_the_same_database(tmp_path, shared):
+    files = discover([shared / "pubmed" / "snapshot"])
+    serial = open_db(tmp_path / "serial.db")
+    parallel = open_db(tmp_path / "parallel.db")
+    ingest_paths(serial, files, source="s", version="t", workers=0)
+    report = ingest_paths(parallel, files, source="s", version="t", workers=2)
+    assert report.ok and report.counts.added == SNAPSHOT_RECORDS
+    assert table_counts(serial) == table_counts(parallel)
+    query = "select pmid, content_hash from articles order by pmid"
+    assert serial.execute(query).fetchall() == parallel.execute(query).fetchall()

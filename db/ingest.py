@@ -59,25 +59,35 @@ def parser_pool(workers: int | None, total_bytes: int):
     if workers < 1:
         yield None
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["db.ingest"])
-    with context.Pool(workers) as pool:
+    # fork: workers start in milliseconds with the parser already imported; they never touch the
+    # parent's SQLite connection, and kaplit starts no threads before this point.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
         yield pool
 
 
 def read_prepared(path: Path, pool=None, on_read=None):
     """Yield PreparedArticle / Deletion / Rejected items of one file in order."""
-    with source_errors(path), open_source(path, on_read) as (kind, stream):
+    with source_errors(path), open_source(path, on_read) as (kind, stream, compressed):
         if kind == "medline":
             yield from map(_prepared, medline_records(stream))
-        elif pool is None:
-            for chunk in chunks.split(stream):
+            return
+        pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
+        if pool is None:
+            for chunk in pieces:
                 yield from prepared_chunk(chunk)
         else:
-            yield from _in_workers(pool, chunks.split(stream))
+            yield from _in_workers(pool, pieces)
 
 
-def _in_workers(pool, chunk_stream, in_flight=4):
+def _counted(pieces, on_read):
+    """Report progress for chunks that are read by byte range rather than through the stream."""
+    for chunk in pieces:
+        if on_read and chunk.data is None:
+            on_read(chunk.length)
+        yield chunk
+
+
+def _in_workers(pool, chunk_stream, in_flight=12):
     pending = deque()
     try:
         for chunk in chunk_stream:

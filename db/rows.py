@@ -7,8 +7,7 @@ dicts of an `Article`.
 
 from __future__ import annotations
 
-import json
-from typing import NamedTuple
+from operator import itemgetter
 
 from db.schema import ARTICLE_COLUMNS, AUTHOR_COLUMNS, CHILD_TABLES
 from pipeline.record import Article
@@ -36,39 +35,61 @@ TRIAL_URLS = {
 }
 
 
-class PreparedArticle(NamedTuple):
-    pmid: int
-    version: tuple  # (date_revised or "", content_hash): the greater version wins
-    article: tuple  # ARTICLE_FIELDS values; the writer appends WRITER_FIELDS
-    authors: list  # (id, *AUTHOR_FIELDS)
-    children: dict  # table → list of tuples (pmid first, then CHILD_FIELDS[table])
+class PreparedArticle(tuple):
+    """(pmid, version, article, authors, children), a plain tuple subclass that pickles as
+    cheaply as a tuple (a NamedTuple pickles as a class call per record):
+
+    - version: (date_revised or "", content_hash); the greater version wins
+    - article: ARTICLE_FIELDS values; the writer appends WRITER_FIELDS
+    - authors: tuples (id, *AUTHOR_FIELDS)
+    - children: table → list of tuples (pmid, then CHILD_FIELDS[table])
+    """
+
+    __slots__ = ()
+    pmid = property(itemgetter(0))
+    version = property(itemgetter(1))
+    article = property(itemgetter(2))
+    authors = property(itemgetter(3))
+    children = property(itemgetter(4))
+
+
+def _getter(fields):
+    """A C-speed getter returning a tuple of those keys' values (even for a single key)."""
+    getter = itemgetter(*fields)
+    return getter if len(fields) > 1 else (lambda item: (getter(item),))
+
+
+ARTICLE_GETTER = _getter(ARTICLE_FIELDS)
+AUTHOR_GETTER = _getter(AUTHOR_FIELDS)
+# Per child table: (whether rows carry a position, getter for the item's own fields). The
+# schema puts `position` first and the derived `url` last, so rows are (pmid, [position], *values).
+CHILD_GETTERS = {
+    table: ("position" in CHILD_FIELDS[table],
+            _getter([f for f in CHILD_FIELDS[table] if f not in ("position", "url")]))
+    for table in CHILD_SOURCES
+}
 
 
 def prepare(record: Article) -> PreparedArticle:
-    row, pmid = record.article, record.pmid
-    children = {"article_authors": []}
-    authors = []
+    pmid = record.pmid
+    links, authors = [], []
     for position, author in enumerate(record.authors, start=1):
-        authors.append((author["author_id"], *[author.get(f) for f in AUTHOR_FIELDS]))
-        affiliations = json.dumps(author["affiliations"], ensure_ascii=False) if author["affiliations"] else None
-        children["article_authors"].append(
-            (pmid, position, author["author_id"], affiliations, author["equal_contrib"]))
+        authors.append((author["author_id"], *AUTHOR_GETTER(author)))
+        links.append((pmid, position, author["author_id"], "\n".join(author["affiliations"]) or None,
+                      author["equal_contrib"]))
+    children = {"article_authors": links}
     for table, attribute in CHILD_SOURCES.items():
-        fields = CHILD_FIELDS[table]
-        rows = []
-        for position, item in enumerate(getattr(record, attribute), start=1):
-            values = {**item, "position": position}
-            if table == "trial_registrations":
-                values["url"] = _trial_url(item)
-            rows.append((pmid, *[values.get(f) for f in fields]))
-        children[table] = rows
-    return PreparedArticle(
-        pmid=pmid,
-        version=(row.get("date_revised") or "", row["content_hash"]),
-        article=tuple(row.get(f) for f in ARTICLE_FIELDS),
-        authors=authors,
-        children=children,
-    )
+        positioned, getter = CHILD_GETTERS[table]
+        items = getattr(record, attribute)
+        if positioned:
+            children[table] = [(pmid, position, *getter(item)) for position, item in enumerate(items, start=1)]
+        elif table == "trial_registrations":
+            children[table] = [(pmid, *getter(item), _trial_url(item)) for item in items]
+        else:
+            children[table] = [(pmid, *getter(item)) for item in items]
+    row = record.article
+    return PreparedArticle((pmid, (row["date_revised"] or "", row["content_hash"]), ARTICLE_GETTER(row),
+                            authors, children))
 
 
 def _trial_url(item) -> str | None:

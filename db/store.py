@@ -8,11 +8,11 @@ ends in the same database, and a second run reports every record as unchanged.
 A PMID listed in a `DeleteCitation` is removed with its child rows and remembered in
 `deleted_citations`, so that re-reading an older file does not bring it back.
 
-Rows are written with plain `executemany` and multi-row INSERTs rather than sqlite-utils'
-`insert_all`: on this hot path insert_all spent most of its time on per-value checks and JSON
-conversion (measured 3x slower), and one INSERT statement per article made FTS5 flush its
-pending index at every statement (articles with FTS: 3.3 s per 20,000 rows row by row, 1.4 s
-in multi-row statements of 500). sqlite-utils still owns the schema, migrations and FTS set-up
+Rows are written with multi-row INSERT statements rather than sqlite-utils' `insert_all`: on
+this hot path insert_all spent most of its time on per-value checks and JSON conversion
+(measured 3x slower); one statement per row, as `executemany` runs, made FTS5 flush its pending
+index at every statement (articles with FTS: 3.3 s per 20,000 rows row by row, 1.4 s in
+statements of 400 rows) and cost child tables 30% more. sqlite-utils still owns the schema, migrations and FTS set-up
 (db/schema.py), so the column lists always match.
 """
 
@@ -26,7 +26,7 @@ from sqlite_utils import Database
 from db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, PreparedArticle
 from db.schema import CHILD_TABLES
 
-ARTICLES_PER_STATEMENT = 400  # 400 rows x 42 columns stays under SQLite's 32,766 variables
+MAX_VARIABLES = 30_000  # per statement; SQLite's limit is 32,766
 
 
 @dataclass
@@ -143,29 +143,20 @@ class Store:
         if not records:
             return
         writer_values = (self.source_file, now())
-        self._insert_articles([r.article + writer_values for r in records])
-        conn = self.db.conn
-        conn.executemany(
-            _insert_sql("authors", ["id", *AUTHOR_FIELDS], "INSERT OR IGNORE"),
-            [author for r in records for author in r.authors],
-        )
+        self._insert_rows("articles", [*ARTICLE_FIELDS, *WRITER_FIELDS], [r.article + writer_values for r in records])
+        self._insert_rows("authors", ["id", *AUTHOR_FIELDS], [a for r in records for a in r.authors], "INSERT OR IGNORE")
         for table, fields in CHILD_FIELDS.items():
-            rows = [row for r in records for row in r.children[table]]
-            if rows:
-                verb = "INSERT" if "position" in fields else "INSERT OR IGNORE"
-                conn.executemany(_insert_sql(table, ["pmid", *fields], verb), rows)
+            verb = "INSERT" if "position" in fields else "INSERT OR IGNORE"
+            self._insert_rows(table, ["pmid", *fields], [row for r in records for row in r.children[table]], verb)
 
-    def _insert_articles(self, rows):
-        fields = [*ARTICLE_FIELDS, *WRITER_FIELDS]
+    def _insert_rows(self, table, fields, rows, verb="INSERT"):
+        """Multi-row INSERT statements of up to MAX_VARIABLES values each."""
         one = "(" + ",".join("?" * len(fields)) + ")"
-        head = f"INSERT INTO articles ({', '.join(fields)}) VALUES "
-        for start in range(0, len(rows), ARTICLES_PER_STATEMENT):
-            group = rows[start:start + ARTICLES_PER_STATEMENT]
+        head = f"{verb} INTO [{table}] ({', '.join(fields)}) VALUES "
+        per_statement = MAX_VARIABLES // len(fields)
+        for start in range(0, len(rows), per_statement):
+            group = rows[start:start + per_statement]
             self.db.conn.execute(head + ",".join([one] * len(group)), [v for row in group for v in row])
-
-
-def _insert_sql(table, fields, verb="INSERT") -> str:
-    return f"{verb} INTO [{table}] ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
 
 
 def _chunks(items, size=500):

@@ -10,6 +10,8 @@ starts at, so parse errors still name the line in the original file.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ from lxml import etree
 RECORD_START = re.compile(rb"<(?:PubmedArticle|PubmedBookArticle|DeleteCitation)[\s>/]")
 FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)")
+RECORD_MARKERS = (b"<PubmedArticle>", b"<PubmedArticle ", b"<PubmedBookArticle>", b"<PubmedBookArticle ",
+                  b"<DeleteCitation>", b"<DeleteCitation ")
 SET_TAGS = (b"PubmedArticleSet", b"PubmedBookArticleSet")
 RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"DeleteCitation")
 BLOCK = 1 << 20
@@ -34,9 +38,78 @@ class XMLError(ValueError):
 
 @dataclass(slots=True)
 class Chunk:
-    data: bytes  # whole records, without the root element around them
-    first_line: int  # line of the original file where `data` starts
+    """Whole records, without the root element around them: either the bytes themselves or,
+    for an uncompressed file, where they are (path, offset, length), so that a worker reads
+    them from the page cache instead of through a pipe."""
+
+    data: bytes | None
+    first_line: int | None  # line of the file where the records start (None: count on demand)
     encoding: str | None = None  # the XML declaration's, when not UTF-8
+    path: str | None = None
+    offset: int = 0
+    length: int = 0
+
+    def load(self) -> bytes:
+        if self.data is None:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                self.data = handle.read(self.length)
+        return self.data
+
+    def line_base(self) -> int:
+        if self.first_line is None:
+            self.first_line = 1 + _count_newlines(self.path, self.offset)
+        return self.first_line
+
+
+def _count_newlines(path, end: int) -> int:
+    count = 0
+    with open(path, "rb") as handle:
+        while handle.tell() < end:
+            block = handle.read(min(BLOCK, end - handle.tell()))
+            if not block:
+                break
+            count += block.count(b"\n")
+    return count
+
+
+def split_file(path, size: int = 2 << 20):
+    """Like `split`, for an uncompressed file: finds record boundaries through mmap without
+    copying, and yields Chunks that name their byte range instead of carrying the bytes."""
+    with open(path, "rb") as handle:
+        total = os.fstat(handle.fileno()).st_size
+        if total <= 2 * size:
+            yield from split(handle, size)
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            head = view[:PROLOG_LIMIT]
+            root, start = _root_tag(head), RECORD_START.search(head)
+            if root not in SET_TAGS or start is None:
+                handle.seek(0)
+                yield from split(handle, size)  # a lone record or not PubMed: the general path
+                return
+            _check_document(head[:start.start()] + b"</" + root + b">", root)
+            encoding = _declared_encoding(head)
+            tail_start = max(0, total - 4096)
+            closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", view[tail_start:])
+            end = tail_start + closing.start() if closing else total
+            position = start.start()
+            while end - position > size:
+                cut = _last_record_start_in(view, position + size // 2, position + size)
+                if cut <= position:
+                    cut = _last_record_start_in(view, position + 1, end)  # a huge record
+                    if cut <= position:
+                        break
+                yield Chunk(None, None, encoding, str(path), position, cut - position)
+                position = cut
+            yield Chunk(None, None, encoding, str(path), position, end - position)
+            if closing is None:
+                raise XMLError(f"the file ends without </{root.decode()}> (truncated?)",
+                               1 + _count_newlines(path, total))
+
+
+def _last_record_start_in(view, low: int, high: int) -> int:
+    return max(view.rfind(marker, low, high) for marker in RECORD_MARKERS)
 
 
 def split(stream, size: int = 2 << 20):
@@ -128,15 +201,10 @@ def _single_record(buffer: bytes, stream, start: int, encoding) -> Chunk:
 
 
 def _last_record_start(buffer: bytes) -> int:
-    """Offset of the last record start in the buffer's second half (so chunks stay near size)."""
-    position = len(buffer) // 2
-    last = -1
-    for match in RECORD_START.finditer(buffer, position):
-        last = match.start()
-    if last <= 0:
-        for match in RECORD_START.finditer(buffer, 1):
-            last = match.start()
-    return last
+    """Offset of the last record start in the buffer, looked for in its second half first
+    (bytes.rfind: much cheaper than a regex)."""
+    cut = max(buffer.rfind(marker, len(buffer) // 2) for marker in RECORD_MARKERS)
+    return cut if cut > 0 else max(buffer.rfind(marker) for marker in RECORD_MARKERS)
 
 
 def _last_chunk(buffer: bytes, line: int, root: bytes, encoding):

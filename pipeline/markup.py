@@ -30,9 +30,11 @@ def _math_text(elem) -> str:
 
 
 def to_html(elem) -> str | None:
-    """The element's content as safe HTML with only DISPLAY_TAGS kept."""
-    if not len(elem):
-        return squash(escape(elem.text, quote=False)) if elem.text else None
+    """The element's content as safe HTML with only DISPLAY_TAGS kept, or None when it has no
+    inline markup at all (most titles and abstracts): the plain text then says everything, and
+    not storing a second copy keeps the database a third smaller."""
+    if elem is None or not len(elem):
+        return None
     return squash("".join(_html_parts(elem, top=True)))
 
 

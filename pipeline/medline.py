@@ -89,7 +89,7 @@ def _article(raw: dict, number: int) -> Article:
             "pmid": int(pmid),
             "record_type": "book" if _one(raw, "BTI") else "article",
             "title": title or _one(raw, "BTI"),
-            "title_html": title or _one(raw, "BTI"),
+            "title_html": None,  # MEDLINE exports carry no inline markup
             "vernacular_title": _one(raw, "TT"),
             "abstract": None,
             "journal": _one(raw, "JT"),
@@ -117,7 +117,7 @@ def _article(raw: dict, number: int) -> Article:
             "country": _one(raw, "PL"),
         },
         authors=_authors(raw),
-        sections=[{"label": None, "nlm_category": None, "text": abstract, "html": abstract}] if abstract else [],
+        sections=[{"label": None, "nlm_category": None, "text": abstract, "html": None}] if abstract else [],
         mesh=[_mesh(h) for h in _many(raw, "MH")],
         publication_types=[{"name": p, "ui": None} for p in dict.fromkeys(_many(raw, "PT"))],
         keywords=[

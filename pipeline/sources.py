@@ -80,13 +80,14 @@ def source_errors(path):
 
 @contextmanager
 def open_source(path: Path, on_read=None):
-    """Open a file (gunzipping if needed) and sniff its format: yields (kind, binary stream)
-    with kind "xml" or "medline". Use inside `source_errors(path)`."""
+    """Open a file (gunzipping if needed) and sniff its format: yields (kind, binary stream,
+    compressed) with kind "xml" or "medline". Use inside `source_errors(path)`."""
     with open(path, "rb") as raw:
         stream = io.BufferedReader(CountingReader(raw, on_read), 1 << 16)
-        if stream.peek(2)[:2] == GZIP_MAGIC:
+        compressed = stream.peek(2)[:2] == GZIP_MAGIC
+        if compressed:
             stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16)
-        yield _sniff(stream, path), stream
+        yield _sniff(stream, path), stream, compressed
 
 
 def _sniff(stream, path) -> str:
@@ -108,5 +109,5 @@ def medline_records(stream):
 def read_records(path: Path, on_read=None):
     """Yield Article / Deletion / Rejected objects from one file, in this process; raise
     SourceError if the file is unusable."""
-    with source_errors(path), open_source(path, on_read) as (kind, stream):
+    with source_errors(path), open_source(path, on_read) as (kind, stream, _):
         yield from pubmed_xml.iter_records(stream) if kind == "xml" else medline_records(stream)

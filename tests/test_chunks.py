@@ -45,3 +45,29 @@ def test_missing_closing_tag_is_reported_as_truncation(shared):
             list(parse_chunk(chunk))
     assert "ends without </PubmedArticleSet>" in str(caught.value)
     assert caught.value.line == cut.count(b"\n") + 1
+
+
+def test_file_ranges_and_stream_give_the_same_records(tmp_path, shared):
+    data = snapshot_bytes(shared)
+    path = tmp_path / "snapshot.xml"
+    path.write_bytes(data)
+    from pipeline.chunks import split_file
+
+    by_range = list(split_file(path, size=100_000))
+    assert all(c.data is None for c in by_range)  # byte ranges, read by whoever parses them
+    streamed = [a.pmid for c in split(io.BytesIO(data), size=100_000) for a in parse_chunk(c)]
+    assert [a.pmid for c in by_range for a in parse_chunk(c)] == streamed
+    assert by_range[3].line_base() == 1 + data[: by_range[3].offset].count(b"\n")
+
+
+def test_truncated_file_by_range_reports_the_last_line(tmp_path, shared):
+    data = snapshot_bytes(shared)
+    path = tmp_path / "cut.xml"
+    cut = data[: int(len(data) * 0.7)]
+    path.write_bytes(cut)
+    from pipeline.chunks import split_file
+
+    with pytest.raises(XMLError) as caught:
+        for chunk in split_file(path, size=100_000):
+            list(parse_chunk(chunk))
+    assert caught.value.line == cut.count(b"\n") + 1

@@ -87,7 +87,7 @@ def _counted(pieces, on_read):
         yield chunk
 
 
-def _in_workers(pool, chunk_stream, in_flight=12):
+def _in_workers(pool, chunk_stream, in_flight=6):
     pending = deque()
     try:
         for chunk in chunk_stream:

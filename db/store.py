@@ -11,8 +11,8 @@ A PMID listed in a `DeleteCitation` is removed with its child rows and remembere
 Rows are written with multi-row INSERT statements rather than sqlite-utils' `insert_all`: on
 this hot path insert_all spent most of its time on per-value checks and JSON conversion
 (measured 3x slower); one statement per row, as `executemany` runs, made FTS5 flush its pending
-index at every statement (articles with FTS: 3.3 s per 20,000 rows row by row, 1.4 s in
-statements of 400 rows) and cost child tables 30% more. sqlite-utils still owns the schema, migrations and FTS set-up
+index at every statement (articles with FTS: 3.3 s per 20,000 rows row by row, 1.7 s in
+statements of 100 rows) and cost child tables 30% more. sqlite-utils still owns the schema, migrations and FTS set-up
 (db/schema.py), so the column lists always match.
 """
 
@@ -26,6 +26,7 @@ from sqlite_utils import Database
 from db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, PreparedArticle
 from db.schema import CHILD_TABLES
 
+ROWS_PER_STATEMENT = 100
 MAX_VARIABLES = 30_000  # per statement; SQLite's limit is 32,766
 
 
@@ -150,13 +151,19 @@ class Store:
             self._insert_rows(table, ["pmid", *fields], [row for r in records for row in r.children[table]], verb)
 
     def _insert_rows(self, table, fields, rows, verb="INSERT"):
-        """Multi-row INSERT statements of up to MAX_VARIABLES values each."""
+        """Full groups of ROWS_PER_STATEMENT rows in one multi-row INSERT each, the rest row by
+        row: only two statement shapes per table, so the compiled statements the sqlite3
+        module caches stay small (caching one shape per batch size grew memory by 170 MB)."""
         one = "(" + ",".join("?" * len(fields)) + ")"
         head = f"{verb} INTO [{table}] ({', '.join(fields)}) VALUES "
-        per_statement = MAX_VARIABLES // len(fields)
-        for start in range(0, len(rows), per_statement):
-            group = rows[start:start + per_statement]
-            self.db.conn.execute(head + ",".join([one] * len(group)), [v for row in group for v in row])
+        per_statement = min(ROWS_PER_STATEMENT, MAX_VARIABLES // len(fields))
+        full = len(rows) - len(rows) % per_statement
+        if full:
+            sql = head + ",".join([one] * per_statement)
+            for start in range(0, full, per_statement):
+                self.db.conn.execute(sql, [v for row in rows[start:start + per_statement] for v in row])
+        if full < len(rows):
+            self.db.conn.executemany(head + one, rows[full:])
 
 
 def _chunks(items, size=500):

@@ -10,7 +10,6 @@ starts at, so parse errors still name the line in the original file.
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -74,42 +73,42 @@ def _count_newlines(path, end: int) -> int:
 
 
 def split_file(path, size: int = 2 << 20):
-    """Like `split`, for an uncompressed file: finds record boundaries through mmap without
-    copying, and yields Chunks that name their byte range instead of carrying the bytes."""
+    """Like `split`, for an uncompressed file: reads only a window before each cut (to find
+    the last record start there) and yields Chunks that name their byte range instead of
+    carrying the bytes."""
     with open(path, "rb") as handle:
-        total = os.fstat(handle.fileno()).st_size
-        if total <= 2 * size:
-            yield from split(handle, size)
+        fd = handle.fileno()
+        total = os.fstat(fd).st_size
+        head = os.pread(fd, PROLOG_LIMIT, 0)
+        root, start = _root_tag(head), RECORD_START.search(head)
+        if total <= 2 * size or root not in SET_TAGS or start is None:
+            yield from split(handle, size)  # small, a lone record, or not PubMed: the general path
             return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            head = view[:PROLOG_LIMIT]
-            root, start = _root_tag(head), RECORD_START.search(head)
-            if root not in SET_TAGS or start is None:
-                handle.seek(0)
-                yield from split(handle, size)  # a lone record or not PubMed: the general path
-                return
-            _check_document(head[:start.start()] + b"</" + root + b">", root)
-            encoding = _declared_encoding(head)
-            tail_start = max(0, total - 4096)
-            closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", view[tail_start:])
-            end = tail_start + closing.start() if closing else total
-            position = start.start()
-            while end - position > size:
-                cut = _last_record_start_in(view, position + size // 2, position + size)
-                if cut <= position:
-                    cut = _last_record_start_in(view, position + 1, end)  # a huge record
-                    if cut <= position:
-                        break
-                yield Chunk(None, None, encoding, str(path), position, cut - position)
-                position = cut
-            yield Chunk(None, None, encoding, str(path), position, end - position)
-            if closing is None:
-                raise XMLError(f"the file ends without </{root.decode()}> (truncated?)",
-                               1 + _count_newlines(path, total))
+        _check_document(head[:start.start()] + b"</" + root + b">", root)
+        encoding = _declared_encoding(head)
+        tail_start = max(0, total - 4096)
+        closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", os.pread(fd, 4096, tail_start))
+        end = tail_start + closing.start() if closing else total
+        position = start.start()
+        while end - position > size:
+            cut = _cut_before(fd, position + size // 2, position + size, end)
+            yield Chunk(None, None, encoding, str(path), position, cut - position)
+            position = cut
+        yield Chunk(None, None, encoding, str(path), position, end - position)
+        if closing is None:
+            raise XMLError(f"the file ends without </{root.decode()}> (truncated?)",
+                           1 + _count_newlines(path, total))
 
 
-def _last_record_start_in(view, low: int, high: int) -> int:
-    return max(view.rfind(marker, low, high) for marker in RECORD_MARKERS)
+def _cut_before(fd, low: int, high: int, end: int) -> int:
+    """The last record start in [low, high), or further on for a record larger than a chunk."""
+    while low < end:
+        window = os.pread(fd, high - low, low)
+        found = max(window.rfind(marker) for marker in RECORD_MARKERS)
+        if found > 0:
+            return low + found
+        low, high = high, min(end, high + (high - low))
+    return end
 
 
 def split(stream, size: int = 2 << 20):

@@ -51,6 +51,7 @@ def test_all_shared_files_give_one_row_per_pmid_and_a_rerun_changes_nothing(tmp_
     first = ingest_paths(db, discover([root]), source="all", version="test")
     assert first.ok, first.failures
     assert {r[0] for r in db.execute("select pmid from articles")} == distinct_pmids_in(root)
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     before = table_counts(db)
     hashes = dict(db.execute("select pmid, content_hash from articles").fetchall())
 

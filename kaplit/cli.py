@@ -105,7 +105,12 @@ def build(db_path, snapshot, offline):
     from kaplit.reach import pubmed_reachable
 
     if not offline and pubmed_reachable():
-        fail("PubMed answers, but crawling is not available in this version; use --offline.")
+        click.echo(f"PubMed answers: crawling into {db_path}.")
+        report = _run_crawl(db_path, _crawl_settings({}))
+        if report.error:
+            fail(report.error)
+        _print_crawl_summary(report, db_path)
+        return
     folder = Path(snapshot) if snapshot else snapshot_dir()
     if not folder.is_dir():
         fail(f"PubMed is unreachable and there is no snapshot at {folder} (set KAPLIT_SNAPSHOT).")
@@ -117,6 +122,88 @@ def build(db_path, snapshot, offline):
     db.close()
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--query", default=None, help="PubMed query [default: the curated ketamine/KAP query, see crawler/query.py].")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Records entered or revised on or after this date [default: since the last successful crawl].")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Up to this date [default: today].")
+@click.option("--eutils-url", default=None, help="E-utilities base URL [default: NCBI's].")
+@click.option("--api-key", default=None, help="NCBI API key (allows 10 requests/s) [env: NCBI_API_KEY].")
+@click.option("--email", default=None, help="Contact e-mail sent to NCBI [env: NCBI_EMAIL].")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None, help="Records per efetch request [default: 1000].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Config file [default: ./kaplit.toml or ~/.config/kaplit/config.toml].")
+@click.option("--verbose", is_flag=True, help="Show Scrapy's log (requests, retries).")
+def crawl(db_path, query, since, until, eutils_url, api_key, email, batch_size, config_file, verbose):
+    """Fetch PubMed records for the query into the database, politely (at most 3 requests/s,
+    10 with an API key), resuming from the last successful crawl."""
+    settings = _crawl_settings(locals())
+    report = _run_crawl(db_path, settings, since.date() if since else None, until.date() if until else None,
+                        verbose)
+    if report.error:
+        fail(report.error + " The database was not changed.")
+    _print_crawl_summary(report, db_path)
+    if report.outcome.failed_ids or report.outcome.missing_ids:
+        sys.exit(1)
+
+
+def _crawl_settings(options):
+    from crawler.query import DEFAULT_QUERY
+    from kaplit.settings import ConfigError, load_config, resolve
+
+    try:
+        settings = resolve(options, load_config(options.get("config_file")))
+    except ConfigError as error:
+        fail(f"bad config: {error}")
+    settings["query"] = settings["query"] or DEFAULT_QUERY
+    return settings
+
+
+def _run_crawl(db_path, settings, since=None, until=None, verbose=False):
+    from crawler.run import plan, run_crawl
+
+    windows = plan(db_path, settings["query"], since, until)
+    bar = _Progress()
+    report = run_crawl(db_path, settings["query"], settings["eutils_url"], windows,
+                       api_key=settings["api_key"], email=settings["email"],
+                       batch_size=settings["batch_size"], on_progress=bar.update, version=__version__,
+                       verbose=verbose)
+    bar.close()
+    return report
+
+
+class _Progress:
+    """"fetched X of Y records" on one line of the terminal (silent when not a terminal)."""
+
+    def __init__(self):
+        self.shown = sys.stderr.isatty()
+
+    def update(self, fetched, expected):
+        if self.shown:
+            click.echo(f"\rFetched {fetched:,} of {expected:,} records", nl=False, err=True)
+
+    def close(self):
+        if self.shown:
+            click.echo("", err=True)
+
+
+def _print_crawl_summary(report, db_path):
+    c, o = report.counts, report.outcome
+    click.echo(
+        f"Crawled {db_path} in {report.seconds:.0f} s: {report.requests} requests "
+        f"({report.retries} retries); {c.added} added, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{c.deleted} deleted; {o.skipped_known} already up to date."
+    )
+    lost = sorted(o.failed_ids | o.missing_ids)
+    if lost:
+        click.secho(f"{len(lost)} ids could not be fetched: {', '.join(map(str, lost[:50]))}"
+                    + (" ..." if len(lost) > 50 else ""), fg="red", err=True)
+    for window, count in o.incomplete_windows:
+        click.secho(f"{window.datetype} {window.low}: {count} records on one day; only the first "
+                    "10,000 could be listed.", fg="yellow", err=True)
 
 
 @cli.command()

@@ -1,0 +1,208 @@
+"""The E-utilities spider: esearch (history server) per date window, then efetch in batches.
+
+PubMed's esearch gives at most the first 10,000 ids of a query, so each window whose count
+reaches that is halved by date until every window fits. Records already stored by an earlier
+crawl on or after the window's start are not fetched again (this is what makes a resumed or
+repeated crawl cheap). An efetch batch becomes an item only when its XML parsed completely;
+otherwise it is retried, and ids still missing after the retries are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import scrapy
+from lxml import etree
+from scrapy.downloadermiddlewares.retry import get_retry_request
+
+from crawler.middlewares import WAIT_KEY, backoff_seconds
+from db.ingest import prepared_chunk
+from pipeline import chunks
+from pipeline.record import Deletion, Rejected
+
+ESEARCH_LIMIT = 10_000
+PRIORITY = {"esearch_edat": 30, "efetch": 20, "esearch_mdat": 10}
+
+
+@dataclass(frozen=True)
+class Window:
+    datetype: str  # "edat" (entered PubMed) or "mdat" (last modified)
+    low: date
+    high: date
+
+    def halves(self) -> tuple["Window", "Window"] | None:
+        if self.low >= self.high:
+            return None
+        middle = self.low + (self.high - self.low) // 2
+        return Window(self.datetype, self.low, middle), Window(self.datetype, middle + timedelta(days=1), self.high)
+
+    def params(self) -> dict:
+        return {"datetype": self.datetype, "mindate": self.low.strftime("%Y/%m/%d"),
+                "maxdate": self.high.strftime("%Y/%m/%d")}
+
+
+@dataclass
+class CrawlOutcome:
+    expected: int = 0
+    skipped_known: int = 0
+    fetched_ids: set = field(default_factory=set)
+    failed_ids: set = field(default_factory=set)
+    missing_ids: set = field(default_factory=set)
+    incomplete_windows: list = field(default_factory=list)
+    fatal: str | None = None
+    esearch_ok: int = 0
+    last_error: str | None = None
+
+
+class QueryError(Exception):
+    pass
+
+
+class PubmedSpider(scrapy.Spider):
+    name = "pubmed"
+
+    def __init__(self, base_url, query, windows, db_path, batch_size=1000, api_key=None,
+                 email=None, tool="kaplit", on_progress=None, **kwargs):
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/") + "/"
+        self.query, self.windows, self.batch_size = query, windows, batch_size
+        self.identity = {"tool": tool, **({"email": email} if email else {}),
+                         **({"api_key": api_key} if api_key else {})}
+        self.db_path = db_path
+        self.outcome = CrawlOutcome()
+        self.on_progress = on_progress
+
+    async def start(self):
+        for window in self.windows:
+            yield self.esearch(window)
+
+    # --- esearch ---------------------------------------------------------------------------
+
+    def esearch(self, window: Window) -> scrapy.Request:
+        params = {"db": "pubmed", "term": self.query, "usehistory": "y", "retmax": ESEARCH_LIMIT,
+                  **window.params(), **self.identity}
+        return scrapy.Request(self.base_url + "esearch.fcgi?" + urllib.parse.urlencode(params),
+                              callback=self.parse_esearch, errback=self.failed, dont_filter=True,
+                              priority=PRIORITY[f"esearch_{window.datetype}"], meta={"window": window})
+
+    def parse_esearch(self, response):
+        window = response.meta["window"]
+        try:
+            root = etree.fromstring(response.body)
+        except etree.XMLSyntaxError as error:
+            yield from self.retry(response.request, f"broken esearch XML ({error.msg})")
+            return
+        message = root.findtext("ERROR")
+        if message:
+            if "query" in message.lower() or root.find("ErrorList") is not None:
+                self.stop(f"PubMed rejected the query: {message}")
+            else:
+                yield from self.retry(response.request, f"E-utilities error: {message}")
+            return
+        self.outcome.esearch_ok += 1
+        count = int(root.findtext("Count") or 0)
+        ids = [int(i) for i in root.xpath("IdList/Id/text()")]
+        if count >= ESEARCH_LIMIT:
+            halves = window.halves()
+            if halves:
+                for half in halves:
+                    yield self.esearch(half)
+                return
+            self.outcome.incomplete_windows.append((window, count))
+        self.outcome.expected += len(ids)
+        wanted = self.not_yet_fetched(ids, window.low)
+        self.outcome.skipped_known += len(ids) - len(wanted)
+        self.progress()
+        history = {"WebEnv": root.findtext("WebEnv"), "query_key": root.findtext("QueryKey")}
+        for start in range(0, len(wanted), self.batch_size):
+            batch = wanted[start:start + self.batch_size]
+            if len(wanted) == len(ids) and history["WebEnv"]:
+                yield self.efetch_from_history(history, start, batch)
+            else:
+                yield self.efetch_ids(batch)
+
+    def not_yet_fetched(self, ids, since: date) -> list[int]:
+        """Ids not stored by a crawl on or after `since` (nor earlier in this run)."""
+        fetched = set()
+        if Path(self.db_path).exists():
+            known = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+            for start in range(0, len(ids), 900):
+                group = ids[start:start + 900]
+                fetched.update(r[0] for r in known.execute(
+                    f"SELECT pmid FROM articles WHERE pmid IN ({','.join('?' * len(group))}) "
+                    "AND source_file LIKE 'crawl%' AND ingested_at >= ?", [*group, since.isoformat()]))
+            known.close()
+        return [i for i in ids if i not in fetched and i not in self.outcome.fetched_ids]
+
+    # --- efetch ----------------------------------------------------------------------------
+
+    def efetch_from_history(self, history, retstart, batch) -> scrapy.Request:
+        params = {"db": "pubmed", "retmode": "xml", "query_key": history["query_key"],
+                  "WebEnv": history["WebEnv"], "retstart": retstart, "retmax": len(batch), **self.identity}
+        return scrapy.Request(self.base_url + "efetch.fcgi?" + urllib.parse.urlencode(params),
+                              callback=self.parse_efetch, errback=self.failed, dont_filter=True,
+                              priority=PRIORITY["efetch"], meta={"ids": batch})
+
+    def efetch_ids(self, batch) -> scrapy.Request:
+        body = urllib.parse.urlencode({"db": "pubmed", "retmode": "xml", "id": ",".join(map(str, batch)),
+                                       **self.identity})
+        return scrapy.Request(self.base_url + "efetch.fcgi", method="POST", body=body,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"},
+                              callback=self.parse_efetch, errback=self.failed, dont_filter=True,
+                              priority=PRIORITY["efetch"], meta={"ids": batch})
+
+    def parse_efetch(self, response):
+        expected = response.meta["ids"]
+        try:
+            items = [item for chunk in chunks.split(io.BytesIO(response.body)) for item in prepared_chunk(chunk)]
+        except chunks.XMLError as error:
+            yield from self.retry(response.request, f"unusable efetch response ({error})", expected)
+            return
+        records = [i for i in items if not isinstance(i, (Deletion, Rejected))]
+        got = {r.pmid for r in records}
+        self.outcome.fetched_ids |= got
+        missing = set(expected) - got
+        if missing and not response.meta.get("missing_retry"):
+            retry = self.efetch_ids(sorted(missing))
+            retry.meta["missing_retry"] = True
+            yield retry
+        elif missing:
+            self.outcome.missing_ids |= missing
+        yield {"records": records,
+               "deletions": [i.pmids for i in items if isinstance(i, Deletion)],
+               "rejections": [i.reason for i in items if isinstance(i, Rejected)]}
+        self.progress()
+
+    # --- failures --------------------------------------------------------------------------
+
+    def retry(self, request, reason, ids=()):
+        retry = get_retry_request(request, spider=self, reason=reason, stats_base_key="kaplit_retry")
+        if retry is not None:
+            retry.meta[WAIT_KEY] = backoff_seconds(request, self.settings)
+            yield retry
+        else:
+            self.outcome.last_error = reason
+            self.outcome.failed_ids |= set(ids)
+
+    def failed(self, failure):
+        """A request that failed for good (after the retry middleware gave up)."""
+        self.outcome.last_error = failure.getErrorMessage() or repr(failure.value)
+        self.outcome.failed_ids |= set(failure.request.meta.get("ids", ()))
+        if "window" in failure.request.meta and not self.outcome.esearch_ok:
+            self.stop(f"E-utilities at {self.base_url} is unreachable: {self.outcome.last_error}")
+
+    def stop(self, message):
+        """End the crawl for good (unreachable server, rejected query): nothing more to do."""
+        self.outcome.fatal = message
+        self.crawler.engine.pause()
+        asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="fatal"))
+
+    def progress(self):
+        if self.on_progress:
+            self.on_progress(len(self.outcome.fetched_ids), self.outcome.expected - self.outcome.skipped_known)

@@ -22,7 +22,7 @@ class StorePipeline:
         if self.db is None:  # opened on the first batch: a crawl that fetches nothing writes nothing
             self.db = open_db(self.db_path)
         with self.db.atomic():
-            store = Store(self.db, source_file=self.source)
+            store = Store(self.db, source_file=self.source, fetched_wins_ties=True)
             for record in item["records"]:
                 store.add(record)
             store.flush()

@@ -76,9 +76,18 @@ def build_corpus(count: int, extra_today: int = 0, revised_today: int = 0, today
         mdat = min(edat + timedelta(days=pmid % 400), LATEST) if index < count else today
         if index < revised_today:
             mdat = today
-            xml = xml.replace(b"<ArticleTitle>", b"<ArticleTitle>[Revised] ", 1)
+            xml = _revised(xml, today)
         records.append(Record(pmid, edat, mdat, xml))
     return records
+
+
+def _revised(xml: bytes, today: date) -> bytes:
+    """The record as NLM might revise it: a marked title and today's DateRevised."""
+    stamp = f"<DateRevised><Year>{today.year}</Year><Month>{today.month:02d}</Month><Day>{today.day:02d}</Day></DateRevised>"
+    xml = re.sub(rb"<ArticleTitle>", b"<ArticleTitle>[Revised] ", xml, count=1)
+    if b"<DateRevised>" in xml:
+        return re.sub(rb"<DateRevised>.*?</DateRevised>", stamp.encode(), xml, count=1, flags=re.S)
+    return _FIRST_PMID.sub(lambda m: m.group(0) + stamp.encode(), xml, count=1)
 
 
 class EutilsState:
@@ -87,16 +96,18 @@ class EutilsState:
         self.records = records
         self.by_pmid = {r.pmid: r for r in records}
         self.histories: dict[str, list[int]] = {}
-        self.fault_rate, self.slow_seconds = fault_rate, slow_seconds
-        self.random = random.Random(seed)
+        self.fault_rate, self.slow_seconds, self.seed = fault_rate, slow_seconds, seed
+        self.attempts: dict[str, int] = {}
         self.lock = threading.Lock()
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
-    def pick_fault(self) -> str | None:
+    def pick_fault(self, key: str) -> str | None:
+        """Decided by (seed, request, attempt), not arrival order, so runs are reproducible."""
         with self.lock:
-            if self.random.random() < self.fault_rate:
-                return self.random.choice(FAULTS)
-        return None
+            attempt = self.attempts.get(key, 0)
+            self.attempts[key] = attempt + 1
+        draw = random.Random(f"{self.seed}:{key}:{attempt}")
+        return draw.choice(FAULTS) if draw.random() < self.fault_rate else None
 
     def note(self, entry: dict):
         if self.log:
@@ -143,7 +154,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, raw_params):
         params = {k: v[-1] for k, v in raw_params.items()}
         endpoint = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
-        fault = self.state.pick_fault() if endpoint in ("esearch.fcgi", "efetch.fcgi") else None
+        key = endpoint + repr(sorted((k, v) for k, v in params.items() if k != "WebEnv"))
+        fault = self.state.pick_fault(key) if endpoint in ("esearch.fcgi", "efetch.fcgi") else None
         self.state.note({"t": time.time(), "endpoint": endpoint, "method": self.command,
                          "fault": fault, "params": {k: v for k, v in params.items() if k != "id"},
                          "ids": len(params.get("id", "").split(",")) if params.get("id") else 0})

@@ -3,7 +3,8 @@
 Which version of a record wins does not depend on the order files are ingested in: the one with
 the newest `date_revised` (PubMed's DateRevised / LR), and between versions revised on the same
 day the one with the greater content hash. So ingesting the same files again, or in another order,
-ends in the same database, and a second run reports every record as unchanged.
+ends in the same database, and a second run reports every record as unchanged. A crawl
+(`fetched_wins_ties`) instead keeps what PubMed serves now when the revision dates are equal.
 
 A PMID listed in a `DeleteCitation` is removed with its child rows and remembered in
 `deleted_citations`, so that re-reading an older file does not bring it back.
@@ -57,8 +58,9 @@ def now() -> str:
 class Store:
     """Batches prepared records and writes them; use inside a transaction."""
 
-    def __init__(self, db: Database, source_file: str | None = None):
+    def __init__(self, db: Database, source_file: str | None = None, fetched_wins_ties: bool = False):
         self.db = db
+        self.fetched_wins_ties = fetched_wins_ties
         self.source_file = source_file
         self.pending: dict[int, PreparedArticle] = {}
         self.counts = Counts()
@@ -110,7 +112,7 @@ class Store:
                 fresh.append(record)
             elif stored[record.pmid] == record.version:
                 self.counts.unchanged += 1
-            elif stored[record.pmid] > record.version:
+            elif self._stored_is_newer(stored[record.pmid], record.version):
                 self.counts.older_skipped += 1
             else:
                 replaced.append(record)
@@ -118,6 +120,11 @@ class Store:
         self._insert(fresh + replaced)
         self.counts.added += len(fresh)
         self.counts.updated += len(replaced)
+
+    def _stored_is_newer(self, stored: tuple, incoming: tuple) -> bool:
+        if self.fetched_wins_ties:
+            return stored[0] > incoming[0]
+        return stored > incoming
 
     def _select(self, sql_template, values):
         for chunk in _chunks(values):

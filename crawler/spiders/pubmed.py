@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import scrapy
+import scrapy.exceptions
+import scrapy.signals
 from lxml import etree
 from scrapy.downloadermiddlewares.retry import get_retry_request
 
@@ -27,7 +30,10 @@ from pipeline import chunks
 from pipeline.record import Deletion, Rejected
 
 ESEARCH_LIMIT = 10_000
-PRIORITY = {"esearch_edat": 30, "efetch": 20, "esearch_mdat": 10}
+# Errors that no retry can fix; any other <ERROR> (e.g. "Unable to obtain query #1", a backend
+# hiccup) is retried.
+QUERY_REJECTED = re.compile(r"invalid query|syntax error|unknown field|empty term|query is empty", re.I)
+PRIORITY = {"esearch_edat": 30, "efetch": 20, "esearch_mdat": 30}
 
 
 @dataclass(frozen=True)
@@ -76,11 +82,29 @@ class PubmedSpider(scrapy.Spider):
                          **({"api_key": api_key} if api_key else {})}
         self.db_path = db_path
         self.outcome = CrawlOutcome()
+        self.later: list[Window] = []
         self.on_progress = on_progress
 
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.next_phase, signal=scrapy.signals.spider_idle)
+        return spider
+
     async def start(self):
+        """Entered-date windows first; revised-date windows once those are fetched and stored
+        (see next_phase), so records new in this run are not fetched twice."""
         for window in self.windows:
-            yield self.esearch(window)
+            if window.datetype == "edat":
+                yield self.esearch(window)
+        self.later = [w for w in self.windows if w.datetype != "edat"]
+
+    def next_phase(self):
+        if self.later and self.outcome.fatal is None:
+            for window in self.later:
+                self.crawler.engine.crawl(self.esearch(window))
+            self.later = []
+            raise scrapy.exceptions.DontCloseSpider
 
     # --- esearch ---------------------------------------------------------------------------
 
@@ -100,7 +124,7 @@ class PubmedSpider(scrapy.Spider):
             return
         message = root.findtext("ERROR")
         if message:
-            if "query" in message.lower() or root.find("ErrorList") is not None:
+            if QUERY_REJECTED.search(message):
                 self.stop(f"PubMed rejected the query: {message}")
             else:
                 yield from self.retry(response.request, f"E-utilities error: {message}")

@@ -61,9 +61,12 @@ def _last_successful_crawl(db_path, query):
     return last
 
 
-def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = False) -> Settings:
+def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = False,
+                   timeout: float | None = None) -> Settings:
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
+    if timeout:
+        settings.set("DOWNLOAD_TIMEOUT", timeout, priority="cmdline")
     if verbose:
         settings.set("LOG_LEVEL", "INFO", priority="cmdline")
     settings.set("KAPLIT_DB", str(db_path), priority="cmdline")
@@ -74,9 +77,10 @@ def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = Fa
 
 
 def run_crawl(db_path, query: str, base_url: str, windows: list[Window], api_key=None, email=None,
-              batch_size: int = 1000, on_progress=None, version: str = "", verbose: bool = False) -> CrawlReport:
+              batch_size: int = 1000, on_progress=None, version: str = "", verbose: bool = False,
+              timeout: float | None = None) -> CrawlReport:
     started, clock = now(), time.monotonic()
-    process = CrawlerProcess(crawl_settings(db_path, f"crawl {base_url}", api_key, verbose))
+    process = CrawlerProcess(crawl_settings(db_path, f"crawl {base_url}", api_key, verbose, timeout))
     crawler = process.create_crawler(PubmedSpider)
     process.crawl(crawler, base_url=base_url, query=query, windows=windows, db_path=str(db_path),
                   batch_size=batch_size, api_key=api_key, email=email, on_progress=on_progress)

@@ -92,8 +92,10 @@ def _revised(xml: bytes, today: date) -> bytes:
 
 class EutilsState:
     def __init__(self, records: list[Record], fault_rate: float = 0.0, seed: int = 1,
-                 slow_seconds: float = 3.0, log_path: Path | None = None):
+                 slow_seconds: float = 3.0, log_path: Path | None = None, unfetchable: int = 0):
         self.records = records
+        # listed by esearch, never returned by efetch (as with records deleted in between)
+        self.unfetchable = {r.pmid for r in records[:unfetchable]}
         self.by_pmid = {r.pmid: r for r in records}
         self.histories: dict[str, list[int]] = {}
         self.fault_rate, self.slow_seconds, self.seed = fault_rate, slow_seconds, seed
@@ -208,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
                 return (b'<?xml version="1.0"?>\n<eFetchResult><ERROR>Search Backend failed: retstart '
                         b'beyond 9999 is not allowed</ERROR></eFetchResult>')
             ids = history[retstart:retstart + min(retmax, 10_000)]
-        records = [self.state.by_pmid[i].xml for i in ids if i in self.state.by_pmid]
+        records = [self.state.by_pmid[i].xml for i in ids
+                   if i in self.state.by_pmid and i not in self.state.unfetchable]
         return (b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
                 b'1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n'
                 b"<PubmedArticleSet>\n" + b"\n".join(records) + b"\n</PubmedArticleSet>\n")
@@ -242,9 +245,10 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slow-seconds", type=float, default=3.0)
     parser.add_argument("--log", type=Path, default=None, help="append one JSON line per request")
+    parser.add_argument("--unfetchable", type=int, default=0, help="records esearch lists but efetch never returns")
     args = parser.parse_args()
     records = build_corpus(args.records, args.extra_today, args.revised_today)
-    state = EutilsState(records, args.fault_rate, args.seed, args.slow_seconds, args.log)
+    state = EutilsState(records, args.fault_rate, args.seed, args.slow_seconds, args.log, args.unfetchable)
     server = serve(state, args.port)
     print(f"http://127.0.0.1:{server.server_port}/entrez/eutils/ serving {len(records)} records", flush=True)
     try:

@@ -97,16 +97,18 @@ def _print_ingest_summary(report, db_path):
               help="Folder of PubMed XML to build from when PubMed is unreachable "
                    "[default: $KAPLIT_SNAPSHOT or ../shared/pubmed/snapshot].")
 @click.option("--offline", is_flag=True, help="Do not try PubMed; build from the snapshot.")
-def build(db_path, snapshot, offline):
-    """Build or refresh the database: from PubMed when it answers, otherwise from the snapshot."""
+@click.option("--eutils-url", default=None, help="E-utilities base URL [default: NCBI's, or the config file's].")
+def build(db_path, snapshot, offline, eutils_url):
+    """Build or refresh the database: crawl PubMed when it answers, otherwise load the snapshot."""
     from db.schema import open_db
     from pipeline.sources import discover
 
     from kaplit.reach import pubmed_reachable
 
-    if not offline and pubmed_reachable():
-        click.echo(f"PubMed answers: crawling into {db_path}.")
-        report = _run_crawl(db_path, _crawl_settings({}))
+    settings = _crawl_settings({"eutils_url": eutils_url})
+    if not offline and pubmed_reachable(settings["eutils_url"]):
+        click.echo(f"PubMed answers at {settings['eutils_url']}: crawling into {db_path}.")
+        report = _run_crawl(db_path, settings)
         if report.error:
             fail(report.error)
         _print_crawl_summary(report, db_path)
@@ -136,13 +138,15 @@ def build(db_path, snapshot, offline):
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=None, help="Records per efetch request [default: 1000].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Config file [default: ./kaplit.toml or ~/.config/kaplit/config.toml].")
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=None,
+              help="Seconds to wait for one response before retrying it [default: 120].")
 @click.option("--verbose", is_flag=True, help="Show Scrapy's log (requests, retries).")
-def crawl(db_path, query, since, until, eutils_url, api_key, email, batch_size, config_file, verbose):
+def crawl(db_path, query, since, until, eutils_url, api_key, email, batch_size, config_file, timeout, verbose):
     """Fetch PubMed records for the query into the database, politely (at most 3 requests/s,
     10 with an API key), resuming from the last successful crawl."""
     settings = _crawl_settings(locals())
     report = _run_crawl(db_path, settings, since.date() if since else None, until.date() if until else None,
-                        verbose)
+                        verbose, timeout)
     if report.error:
         fail(report.error + " The database was not changed.")
     _print_crawl_summary(report, db_path)
@@ -162,7 +166,7 @@ def _crawl_settings(options):
     return settings
 
 
-def _run_crawl(db_path, settings, since=None, until=None, verbose=False):
+def _run_crawl(db_path, settings, since=None, until=None, verbose=False, timeout=None):
     from crawler.run import plan, run_crawl
 
     windows = plan(db_path, settings["query"], since, until)
@@ -170,7 +174,7 @@ def _run_crawl(db_path, settings, since=None, until=None, verbose=False):
     report = run_crawl(db_path, settings["query"], settings["eutils_url"], windows,
                        api_key=settings["api_key"], email=settings["email"],
                        batch_size=settings["batch_size"], on_progress=bar.update, version=__version__,
-                       verbose=verbose)
+                       verbose=verbose, timeout=timeout)
     bar.close()
     return report
 

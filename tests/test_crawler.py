@@ -243,3 +243,40 @@ def test_environment_supplies_key_and_email(tmp_path, monkeypatch):
     settings = resolve({"api_key": None, "email": None}, {"ncbi": {"api_key": "file-key"}})
     assert (settings["api_key"], settings["email"]) == ("env-key", "env@example.org")
     assert resolve({"api_key": "cli-key"}, {})["api_key"] == "cli-key"
+
+
+def test_build_crawls_when_eutils_answers(server, tmp_path):
+    db = tmp_path / "built.db"
+    result = subprocess.run([sys.executable, "-m", "kaplit", "build", "--db", str(db), "--eutils-url", server.url],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"PubMed answers at {server.url}" in result.stdout
+    assert len(articles(db)) == RECORDS
+
+
+def test_build_falls_back_to_the_snapshot_when_unreachable(tmp_path):
+    db = tmp_path / "offline.db"
+    result = subprocess.run([sys.executable, "-m", "kaplit", "build", "--db", str(db),
+                             "--eutils-url", "http://127.0.0.1:9/entrez/eutils/"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "PubMed is unreachable: building" in result.stdout
+    assert len(articles(db)) == 2498
+
+
+def test_timeouts_are_retried_and_lost_ids_are_named(tmp_path):
+    standin = StandIn(tmp_path, "--records", "1500", "--fault-rate", "0.3", "--seed", "5",
+                      "--slow-seconds", "2.5", "--unfetchable", "3")
+    try:
+        db = tmp_path / "t.db"
+        result = crawl(db, standin.url, "--batch-size", "100", "--timeout", "1")
+        requests = standin.requests()
+    finally:
+        standin.stop()
+    assert any(r["fault"] == "slow" for r in requests)
+    assert result.returncode == 1
+    lost = ", ".join(str(800_000_000 + i) for i in range(3))
+    assert f"3 ids could not be fetched: {lost}" in result.stderr
+    assert len(articles(db)) == 1497
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select status, notes from crawl_runs").fetchone() == ("partial", "3 ids not fetched")

@@ -1,9 +1,13 @@
-"""Item pipeline: each efetch batch is written in one transaction through db/store.py."""
+"""Item pipeline: each efetch batch is staged and merged in one transaction (db/staging.py)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from db.ingest import merge_staged
 from db.schema import open_db
-from db.store import Counts, Store
+from db.staging import Counts, stage
 
 
 class StorePipeline:
@@ -11,6 +15,8 @@ class StorePipeline:
         self.db_path, self.source = db_path, source
         self.counts = Counts()
         self.db = None
+        self.stage_dir = tempfile.TemporaryDirectory(prefix="kaplit-crawl-")
+        self.batches = 0
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -21,18 +27,13 @@ class StorePipeline:
     def process_item(self, item):
         if self.db is None:  # opened on the first batch: a crawl that fetches nothing writes nothing
             self.db = open_db(self.db_path)
-        with self.db.atomic():
-            store = Store(self.db, source_file=self.source, fetched_wins_ties=True)
-            for record in item["records"]:
-                store.add(record)
-            store.flush()
-            for pmids in item["deletions"]:
-                store.delete(pmids)
-            for reason in item["rejections"]:
-                store.reject(f"{self.source}: {reason}")
-        self.counts.add(store.counts)
+        self.batches += 1
+        staged = stage(item["items"], Path(self.stage_dir.name) / f"batch-{self.batches}.db", 0)
+        staged.rejections = [(seq, f"{self.source}: {reason}") for seq, reason in staged.rejections]
+        self.counts.add(merge_staged(self.db, [staged], self.source, fetched_wins_ties=True))
         return item
 
     def close_spider(self, spider=None):
         if self.db is not None:
             self.db.close()
+        self.stage_dir.cleanup()

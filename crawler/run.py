@@ -18,7 +18,7 @@ from scrapy.settings import Settings
 from crawler.spiders.pubmed import CrawlOutcome, PubmedSpider, Window
 from db.ingest import record_run
 from db.schema import open_db
-from db.store import Counts, now
+from db.staging import Counts, now
 
 EARLIEST = date(1900, 1, 1)
 

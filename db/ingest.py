@@ -4,29 +4,31 @@ A file that cannot be read (broken XML, truncated gzip, not PubMed, unreadable) 
 a whole and reported with its reason; the other files of the run still ingest. A single record
 that cannot be used (no PMID) is skipped and reported, or fails its whole file with `strict`.
 
-Large XML inputs are parsed by worker processes, one chunk of whole records at a time
-(pipeline/chunks.py), while this process is the only writer; results come back in file order, so
-`DeleteCitation` blocks apply exactly where they stand.
+Each file is parsed into staging files first (db/staging.py) and merged in one transaction, so
+the database never sees half a file. Large XML inputs are parsed by worker processes, one chunk
+of whole records at a time (pipeline/chunks.py), each writing its own staging file; this process
+is the only writer of the database. `DeleteCitation` blocks are applied after the file's records.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
+import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from db.rows import prepare
-from db.store import Counts, Store, now
+from db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
 from pipeline import chunks, pubmed_xml
-from pipeline.record import Article, Deletion, Rejected
 from pipeline.sources import SourceError, medline_records, open_source, source_errors
 
-BATCH_SIZE = 500
+MEDLINE_BATCH = 2_000
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves
 
 
@@ -42,13 +44,10 @@ class IngestReport:
         return not self.failures
 
 
-def prepared_chunk(chunk: chunks.Chunk) -> list:
-    """Worker task: parse one chunk and prepare its rows (PreparedArticle / Deletion / Rejected)."""
-    return [_prepared(item) for item in pubmed_xml.parse_chunk(chunk)]
-
-
-def _prepared(item):
-    return prepare(item) if isinstance(item, Article) else item
+def stage_chunk(chunk: chunks.Chunk, index: int, stage_dir: str, file_key: str) -> Staged:
+    """Worker task: parse one chunk into this process's staging file for the input file."""
+    path = Path(stage_dir) / f"{file_key}-{os.getpid()}.db"
+    return stage(pubmed_xml.parse_chunk(chunk), path, index * SEQ_PER_CHUNK)
 
 
 @contextmanager
@@ -65,18 +64,23 @@ def parser_pool(workers: int | None, total_bytes: int):
         yield pool
 
 
-def read_prepared(path: Path, pool=None, on_read=None):
-    """Yield PreparedArticle / Deletion / Rejected items of one file in order."""
+def stage_file(path: Path, stage_dir: str, pool=None, on_read=None) -> list[Staged]:
+    """Parse one input file into staging files; one Staged per staging file."""
+    key = f"f{time.monotonic_ns()}"
+    results = []
     with source_errors(path), open_source(path, on_read) as (kind, stream, compressed):
         if kind == "medline":
-            yield from map(_prepared, medline_records(stream))
-            return
-        pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
-        if pool is None:
-            for chunk in pieces:
-                yield from prepared_chunk(chunk)
+            target = Path(stage_dir) / f"{key}-medline.db"
+            records = medline_records(stream)
+            for index, batch in enumerate(iter(lambda: list(islice(records, MEDLINE_BATCH)), [])):
+                results.append(stage(batch, target, index * SEQ_PER_CHUNK))
         else:
-            yield from _in_workers(pool, pieces)
+            pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
+            if pool is None:
+                results = [stage_chunk(chunk, index, stage_dir, key) for index, chunk in enumerate(pieces)]
+            else:
+                results = list(_in_workers(pool, pieces, stage_dir, key))
+    return _by_path(results)
 
 
 def _counted(pieces, on_read):
@@ -87,45 +91,57 @@ def _counted(pieces, on_read):
         yield chunk
 
 
-def _in_workers(pool, chunk_stream, in_flight=6):
+def _in_workers(pool, chunk_stream, stage_dir, key, in_flight=6):
     pending = deque()
     try:
-        for chunk in chunk_stream:
-            pending.append(pool.apply_async(prepared_chunk, (chunk,)))
+        for index, chunk in enumerate(chunk_stream):
+            pending.append(pool.apply_async(stage_chunk, (chunk, index, stage_dir, key)))
             if len(pending) >= in_flight:
-                yield from pending.popleft().get()
+                yield pending.popleft().get()
     except Exception:
         while pending:  # a parse error in an earlier chunk is the more precise report
             pending.popleft().get()
         raise
     while pending:
-        yield from pending.popleft().get()
+        yield pending.popleft().get()
 
 
-class StrictRejection(Exception):
-    pass
+def _by_path(results: list[Staged]) -> list[Staged]:
+    merged: dict[str, Staged] = {}
+    for result in results:
+        into = merged.setdefault(result.path, Staged(result.path))
+        into.records += result.records
+        into.deletions += result.deletions
+        into.rejections += result.rejections
+    return list(merged.values())
 
 
-def ingest_file(db: Database, path: Path, pool=None, on_read=None, strict: bool = False) -> Counts:
-    """Ingest one file inside one transaction; raises SourceError (nothing written) if unusable."""
-    with db.atomic():
-        store = Store(db, source_file=str(path))
-        try:
-            for item in read_prepared(path, pool, on_read):
-                if isinstance(item, Deletion):
-                    store.delete(item.pmids)
-                elif isinstance(item, Rejected):
-                    if strict:
-                        raise StrictRejection(item.reason)
-                    store.reject(f"{path}: {item.reason}")
-                else:
-                    store.add(item)
-                    if len(store.pending) >= BATCH_SIZE:
-                        store.flush()
-            store.flush()
-        except StrictRejection as error:
-            raise SourceError(path, f"{error} (--strict: the whole file is rejected)") from None
-    return store.counts
+def ingest_file(db: Database, path: Path, stage_dir: str | None = None, pool=None, on_read=None,
+                strict: bool = False) -> Counts:
+    """Ingest one file in one transaction; raises SourceError (nothing written) if unusable."""
+    if stage_dir is None:
+        with tempfile.TemporaryDirectory(prefix="kaplit-stage-") as scratch:
+            return ingest_file(db, path, scratch, pool, on_read, strict)
+    staged = stage_file(path, stage_dir, pool, on_read)
+    rejections = sorted(r for s in staged for r in s.rejections)
+    if strict and rejections:
+        raise SourceError(path, f"{rejections[0][1]} (--strict: the whole file is rejected)")
+    for s in staged:
+        s.rejections = [(seq, f"{path}: {reason}") for seq, reason in s.rejections]
+    return merge_staged(db, staged, str(path))
+
+
+def merge_staged(db: Database, staged: list[Staged], source: str, fetched_wins_ties=False) -> Counts:
+    merge = Merge(db, source, fetched_wins_ties)
+    aliases = []
+    try:
+        with db.atomic():
+            aliases = merge.run(staged)
+    finally:
+        merge.detach(aliases)
+        for s in staged:
+            Path(s.path).unlink(missing_ok=True)
+    return merge.counts
 
 
 def ingest_paths(db: Database, files: list[Path], source: str, version: str,
@@ -133,10 +149,10 @@ def ingest_paths(db: Database, files: list[Path], source: str, version: str,
     report = IngestReport()
     started = now()
     total = sum(p.stat().st_size for p in files if p.is_file())
-    with parser_pool(workers, total) as pool:
+    with parser_pool(workers, total) as pool, tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
         for path in files:
             try:
-                report.counts.add(ingest_file(db, path, pool, on_read, strict))
+                report.counts.add(ingest_file(db, path, stage_dir, pool, on_read, strict))
                 report.files_ok += 1
             except SourceError as error:
                 report.failures.append(error)

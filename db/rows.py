@@ -1,8 +1,7 @@
 """Turn a parsed `Article` into the rows of each table, as tuples in schema column order.
 
-This runs where the record was parsed (a worker process for large files), so that only compact
-tuples travel to the single writer: pickling tuples costs a fraction of pickling the nested
-dicts of an `Article`.
+Every row ends with the record's sequence number in its file (`_seq` in the staging tables,
+db/staging.py), which is how the merge picks one version of a PMID that a file holds twice.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from pipeline.record import Article
 
 WRITER_FIELDS = ("source_file", "ingested_at")
 ARTICLE_FIELDS = [c for c in ARTICLE_COLUMNS if c not in WRITER_FIELDS]
-AUTHOR_FIELDS = [c for c in AUTHOR_COLUMNS if c != "id"]
-CHILD_FIELDS = {table: list(columns) for table, (columns, _) in CHILD_TABLES.items()}
+AUTHOR_FIELDS = list(AUTHOR_COLUMNS)  # "id" first
+CHILD_FIELDS = {table: ["pmid", *columns] for table, (columns, _) in CHILD_TABLES.items()}
 
 # Child table → the Article attribute its rows come from (article_authors is built separately).
 CHILD_SOURCES = {
@@ -35,24 +34,6 @@ TRIAL_URLS = {
 }
 
 
-class PreparedArticle(tuple):
-    """(pmid, version, article, authors, children), a plain tuple subclass that pickles as
-    cheaply as a tuple (a NamedTuple pickles as a class call per record):
-
-    - version: (date_revised or "", content_hash); the greater version wins
-    - article: ARTICLE_FIELDS values; the writer appends WRITER_FIELDS
-    - authors: tuples (id, *AUTHOR_FIELDS)
-    - children: table → list of tuples (pmid, then CHILD_FIELDS[table])
-    """
-
-    __slots__ = ()
-    pmid = property(itemgetter(0))
-    version = property(itemgetter(1))
-    article = property(itemgetter(2))
-    authors = property(itemgetter(3))
-    children = property(itemgetter(4))
-
-
 def _getter(fields):
     """A C-speed getter returning a tuple of those keys' values (even for a single key)."""
     getter = itemgetter(*fields)
@@ -60,36 +41,41 @@ def _getter(fields):
 
 
 ARTICLE_GETTER = _getter(ARTICLE_FIELDS)
-AUTHOR_GETTER = _getter(AUTHOR_FIELDS)
+AUTHOR_GETTER = _getter(AUTHOR_FIELDS[1:])
 # Per child table: (whether rows carry a position, getter for the item's own fields). The
-# schema puts `position` first and the derived `url` last, so rows are (pmid, [position], *values).
+# schema puts `position` first and the derived `url` last: rows are (pmid, [position], *values).
 CHILD_GETTERS = {
     table: ("position" in CHILD_FIELDS[table],
-            _getter([f for f in CHILD_FIELDS[table] if f not in ("position", "url")]))
+            _getter([f for f in CHILD_FIELDS[table][1:] if f not in ("position", "url")]))
     for table in CHILD_SOURCES
 }
 
 
-def prepare(record: Article) -> PreparedArticle:
+def prepare(record: Article, seq: int) -> tuple[tuple, list, dict]:
+    """(article row, author rows, {child table: rows}); article and child rows end with seq."""
     pmid = record.pmid
-    links, authors = [], []
+    authors, links = [], []
     for position, author in enumerate(record.authors, start=1):
         authors.append((author["author_id"], *AUTHOR_GETTER(author)))
         links.append((pmid, position, author["author_id"], "\n".join(author["affiliations"]) or None,
-                      author["equal_contrib"]))
+                      author["equal_contrib"], seq))
     children = {"article_authors": links}
     for table, attribute in CHILD_SOURCES.items():
         positioned, getter = CHILD_GETTERS[table]
         items = getattr(record, attribute)
+        if table == "abstract_sections" and _plain_single_section(items):
+            items = ()  # articles.abstract says it all
         if positioned:
-            children[table] = [(pmid, position, *getter(item)) for position, item in enumerate(items, start=1)]
+            children[table] = [(pmid, position, *getter(item), seq) for position, item in enumerate(items, start=1)]
         elif table == "trial_registrations":
-            children[table] = [(pmid, *getter(item), _trial_url(item)) for item in items]
+            children[table] = [(pmid, *getter(item), _trial_url(item), seq) for item in items]
         else:
-            children[table] = [(pmid, *getter(item)) for item in items]
-    row = record.article
-    return PreparedArticle((pmid, (row["date_revised"] or "", row["content_hash"]), ARTICLE_GETTER(row),
-                            authors, children))
+            children[table] = [(pmid, *getter(item), seq) for item in items]
+    return (*ARTICLE_GETTER(record.article), seq), authors, children
+
+
+def _plain_single_section(sections) -> bool:
+    return len(sections) == 1 and not sections[0]["label"] and not sections[0]["html"]
 
 
 def _trial_url(item) -> str | None:

@@ -52,7 +52,7 @@ ARTICLE_COLUMNS = {
     "date_revised": str,
     "country": str,
     "content_hash": str,
-    "source_file": str,  # these two are set by the writer (db/store.py), so they stay last
+    "source_file": str,  # these two are set by the writer (db/staging.py), so they stay last
     "ingested_at": str,
 }
 AUTHOR_COLUMNS = {

@@ -53,7 +53,7 @@ def test_truncated_efetch_body_is_retried_not_stored(spider, efetch_dir):
     assert isinstance(retry, Request) and retry.meta["retry_times"] == 1 and retry.meta["kaplit_wait"] > 0
     whole = XmlResponse(url=request.url, body=body, request=request)
     (item,) = list(spider.parse_efetch(whole))
-    assert [r.pmid for r in item["records"]] == [38011560]
+    assert [r.pmid for r in item["items"]] == [38011560]
 
 
 def test_error_body_is_retried_and_query_errors_stop(spider):

@@ -25,9 +25,8 @@ from lxml import etree
 from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from crawler.middlewares import WAIT_KEY, backoff_seconds
-from db.ingest import prepared_chunk
-from pipeline import chunks
-from pipeline.record import Deletion, Rejected
+from pipeline import chunks, pubmed_xml
+from pipeline.record import Article
 
 ESEARCH_LIMIT = 10_000
 # Errors that no retry can fix; any other <ERROR> (e.g. "Unable to obtain query #1", a backend
@@ -184,12 +183,12 @@ class PubmedSpider(scrapy.Spider):
     def parse_efetch(self, response):
         expected = response.meta["ids"]
         try:
-            items = [item for chunk in chunks.split(io.BytesIO(response.body)) for item in prepared_chunk(chunk)]
+            items = [item for chunk in chunks.split(io.BytesIO(response.body))
+                     for item in pubmed_xml.parse_chunk(chunk)]
         except chunks.XMLError as error:
             yield from self.retry(response.request, f"unusable efetch response ({error})", expected)
             return
-        records = [i for i in items if not isinstance(i, (Deletion, Rejected))]
-        got = {r.pmid for r in records}
+        got = {i.pmid for i in items if isinstance(i, Article)}
         self.outcome.fetched_ids |= got
         missing = set(expected) - got
         if missing and not response.meta.get("missing_retry"):
@@ -198,9 +197,7 @@ class PubmedSpider(scrapy.Spider):
             yield retry
         elif missing:
             self.outcome.missing_ids |= missing
-        yield {"records": records,
-               "deletions": [i.pmids for i in items if isinstance(i, Deletion)],
-               "rejections": [i.reason for i in items if isinstance(i, Rejected)]}
+        yield {"items": items}
         self.progress()
 
     # --- failures --------------------------------------------------------------------------

@@ -44,43 +44,58 @@ class IngestReport:
         return not self.failures
 
 
-def stage_chunk(chunk: chunks.Chunk, index: int, stage_dir: str, file_key: str) -> Staged:
-    """Worker task: parse one chunk into this process's staging file for the input file."""
-    path = Path(stage_dir) / f"{file_key}-{os.getpid()}.db"
+def stage_chunk(chunk: chunks.Chunk, index: int, stage_dir: str, file_key: str, generation: int) -> Staged:
+    """Worker task: parse one chunk into this process's staging file for that generation."""
+    path = Path(stage_dir) / f"{file_key}-g{generation}-{os.getpid()}.db"
     return stage(pubmed_xml.parse_chunk(chunk), path, index * SEQ_PER_CHUNK)
 
 
 @contextmanager
 def parser_pool(workers: int | None, total_bytes: int):
-    """A process pool when the input is large enough to gain from one, else None (parse here)."""
+    """(pool, workers) when the input is large enough to gain from worker processes, else (None, 0)."""
     if workers is None:
         workers = (os.cpu_count() or 1) if total_bytes >= PARALLEL_MIN_BYTES else 0
     if workers < 1:
-        yield None
+        yield None, 0
         return
     # fork: workers start in milliseconds with the parser already imported; they never touch the
     # parent's SQLite connection, and kaplit starts no threads before this point.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield pool
+        yield pool, workers
 
 
-def stage_file(path: Path, stage_dir: str, pool=None, on_read=None) -> list[Staged]:
-    """Parse one input file into staging files; one Staged per staging file."""
+def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, on_read=None):
+    """Parse one input file into staging files, yielding them a generation at a time (a list
+    of Staged, one per staging file) so that merging overlaps with parsing the rest."""
     key = f"f{time.monotonic_ns()}"
-    results = []
     with source_errors(path), open_source(path, on_read) as (kind, stream, compressed):
         if kind == "medline":
             target = Path(stage_dir) / f"{key}-medline.db"
             records = medline_records(stream)
-            for index, batch in enumerate(iter(lambda: list(islice(records, MEDLINE_BATCH)), [])):
-                results.append(stage(batch, target, index * SEQ_PER_CHUNK))
+            batches = iter(lambda: list(islice(records, MEDLINE_BATCH)), [])
+            yield _by_path([stage(batch, target, i * SEQ_PER_CHUNK) for i, batch in enumerate(batches)])
+            return
+        generation = _generations(path.stat().st_size * (6 if compressed else 1), max(workers, 1))
+        pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
+        if pool is None:
+            results = (stage_chunk(c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces))
         else:
-            pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
-            if pool is None:
-                results = [stage_chunk(chunk, index, stage_dir, key) for index, chunk in enumerate(pieces)]
-            else:
-                results = list(_in_workers(pool, pieces, stage_dir, key))
-    return _by_path(results)
+            results = _in_workers(pool, pieces, stage_dir, key, generation)
+        batch, current = [], 0
+        for index, result in enumerate(results):  # in chunk order
+            if generation(index) != current:
+                yield _by_path(batch)
+                batch, current = [], generation(index)
+            batch.append(result)
+        yield _by_path(batch)
+
+
+def _generations(data_bytes: int, writers: int):
+    """chunk index → generation. Each generation's staging files stay attached until the file's
+    transaction commits, and SQLite attaches at most 10 databases: so at most 8 files in all."""
+    most = max(1, 8 // writers)
+    per_generation = max(1, -(-data_bytes // chunks.CHUNK_SIZE) // most + 1)
+    return lambda index: min(index // per_generation, most - 1)
 
 
 def _counted(pieces, on_read):
@@ -91,11 +106,11 @@ def _counted(pieces, on_read):
         yield chunk
 
 
-def _in_workers(pool, chunk_stream, stage_dir, key, in_flight=6):
+def _in_workers(pool, chunk_stream, stage_dir, key, generation, in_flight=6):
     pending = deque()
     try:
         for index, chunk in enumerate(chunk_stream):
-            pending.append(pool.apply_async(stage_chunk, (chunk, index, stage_dir, key)))
+            pending.append(pool.apply_async(stage_chunk, (chunk, index, stage_dir, key, generation(index))))
             if len(pending) >= in_flight:
                 yield pending.popleft().get()
     except Exception:
@@ -116,31 +131,37 @@ def _by_path(results: list[Staged]) -> list[Staged]:
     return list(merged.values())
 
 
-def ingest_file(db: Database, path: Path, stage_dir: str | None = None, pool=None, on_read=None,
-                strict: bool = False) -> Counts:
+def ingest_file(db: Database, path: Path, stage_dir: str | None = None, pool=None, workers: int = 0,
+                on_read=None, strict: bool = False) -> Counts:
     """Ingest one file in one transaction; raises SourceError (nothing written) if unusable."""
     if stage_dir is None:
         with tempfile.TemporaryDirectory(prefix="kaplit-stage-") as scratch:
-            return ingest_file(db, path, scratch, pool, on_read, strict)
-    staged = stage_file(path, stage_dir, pool, on_read)
-    rejections = sorted(r for s in staged for r in s.rejections)
-    if strict and rejections:
-        raise SourceError(path, f"{rejections[0][1]} (--strict: the whole file is rejected)")
-    for s in staged:
-        s.rejections = [(seq, f"{path}: {reason}") for seq, reason in s.rejections]
-    return merge_staged(db, staged, str(path))
+            return ingest_file(db, path, scratch, pool, workers, on_read, strict)
+    merge = Merge(db, str(path))
+    try:
+        with db.atomic():
+            for staged in staged_generations(path, stage_dir, pool, workers, on_read):
+                rejections = sorted(r for s in staged for r in s.rejections)
+                if strict and rejections:
+                    raise SourceError(path, f"{rejections[0][1]} (--strict: the whole file is rejected)")
+                for s in staged:
+                    s.rejections = [(seq, f"{path}: {reason}") for seq, reason in s.rejections]
+                merge.add(staged)
+            merge.finish()
+    finally:
+        merge.close()
+    return merge.counts
 
 
 def merge_staged(db: Database, staged: list[Staged], source: str, fetched_wins_ties=False) -> Counts:
+    """Merge already staged records in one transaction (the crawler's batches)."""
     merge = Merge(db, source, fetched_wins_ties)
-    aliases = []
     try:
         with db.atomic():
-            aliases = merge.run(staged)
+            merge.add(staged)
+            merge.finish()
     finally:
-        merge.detach(aliases)
-        for s in staged:
-            Path(s.path).unlink(missing_ok=True)
+        merge.close()
     return merge.counts
 
 
@@ -149,10 +170,10 @@ def ingest_paths(db: Database, files: list[Path], source: str, version: str,
     report = IngestReport()
     started = now()
     total = sum(p.stat().st_size for p in files if p.is_file())
-    with parser_pool(workers, total) as pool, tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
+    with parser_pool(workers, total) as (pool, count), tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
         for path in files:
             try:
-                report.counts.add(ingest_file(db, path, stage_dir, pool, on_read, strict))
+                report.counts.add(ingest_file(db, path, stage_dir, pool, count, on_read, strict))
                 report.files_ok += 1
             except SourceError as error:
                 report.failures.append(error)

@@ -127,37 +127,55 @@ class Merge:
         self.source_file = source_file
         self.fetched_wins_ties = fetched_wins_ties
         self.counts = Counts()
+        self.staged: list[Staged] = []
+        self.aliases: list[str] = []
 
-    def run(self, staged: list[Staged]):
+    def add(self, staged: list[Staged]):
+        """Merge the records of these staging files (their deletions wait for `finish`)."""
+        self.staged += staged
         aliases = self._attach(staged)
-        deleting = sorted({p for s in staged for _, pmids in s.deletions for p in pmids})
-        self._prepare_temp_tables(aliases, deleting)
+        if not aliases:
+            return
+        self._prepare_temp_tables(aliases, sorted(self._deleting()))
         self._count_decisions()
         self._remove("SELECT pmid FROM temp._decision WHERE action = 'replace'")
         self._drop_orphan_authors()
         for alias in aliases:
             self._insert_from(alias)
+
+    def finish(self):
+        """Apply the deletions, then report the rejected records, in file order."""
+        deleting = sorted(self._deleting())
         if deleting:
+            self.conn.execute("DROP TABLE IF EXISTS temp._deleting")
+            self.conn.execute("CREATE TEMP TABLE _deleting (pmid INTEGER PRIMARY KEY)")
+            self.conn.executemany("INSERT INTO temp._deleting VALUES (?)", [(p,) for p in deleting])
             self._delete(deleting)
-        for s in staged:
-            for _, reason in sorted(s.rejections):
-                self.counts.rejected += 1
-                self.counts.rejections.append(reason)
-        return aliases
+        for _, reason in sorted(r for s in self.staged for r in s.rejections):
+            self.counts.rejected += 1
+            self.counts.rejections.append(reason)
+
+    def _deleting(self) -> set[int]:
+        return {p for s in self.staged for _, pmids in s.deletions for p in pmids}
 
     def _attach(self, staged) -> list[str]:
         aliases = []
-        for index, s in enumerate(staged):
+        for s in staged:
             if s.records:
-                alias = f"stage{index}"
+                alias = f"stage{len(self.aliases)}"
                 self.conn.execute("ATTACH DATABASE ? AS " + alias, [s.path])
+                self.aliases.append(alias)
                 aliases.append(alias)
         return aliases
 
-    def detach(self, aliases):
-        """Call after the transaction ended (SQLite refuses DETACH inside one)."""
-        for alias in aliases:
+    def close(self):
+        """Detach and delete the staging files; call after the transaction ended (SQLite
+        refuses DETACH inside one)."""
+        for alias in self.aliases:
             self.conn.execute(f"DETACH DATABASE {alias}")
+        self.aliases = []
+        for s in self.staged:
+            Path(s.path).unlink(missing_ok=True)
 
     def _prepare_temp_tables(self, aliases, deleting):
         conn = self.conn

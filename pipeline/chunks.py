@@ -24,6 +24,7 @@ RECORD_MARKERS = (b"<PubmedArticle>", b"<PubmedArticle ", b"<PubmedBookArticle>"
 SET_TAGS = (b"PubmedArticleSet", b"PubmedBookArticleSet")
 RECORD_TAGS = (b"PubmedArticle", b"PubmedBookArticle", b"DeleteCitation")
 BLOCK = 1 << 20
+CHUNK_SIZE = 2 << 20
 PROLOG_LIMIT = 16 << 20
 
 
@@ -72,7 +73,7 @@ def _count_newlines(path, end: int) -> int:
     return count
 
 
-def split_file(path, size: int = 2 << 20):
+def split_file(path, size: int = CHUNK_SIZE):
     """Like `split`, for an uncompressed file: reads only a window before each cut (to find
     the last record start there) and yields Chunks that name their byte range instead of
     carrying the bytes."""
@@ -111,7 +112,7 @@ def _cut_before(fd, low: int, high: int, end: int) -> int:
     return end
 
 
-def split(stream, size: int = 2 << 20):
+def split(stream, size: int = CHUNK_SIZE):
     """Yield Chunks of whole records from a binary stream of PubMed XML.
 
     Raises XMLError for an empty or broken prolog, a root element that is not PubMed's (an HTML

@@ -133,6 +133,25 @@ def m001_initial(db: Database):
     articles.enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
 
 
+@migrations()
+def m002_tags(db: Database):
+    tags = db["tags"].create(
+        {"id": int, "pmid": int, "facet": str, "value": str, "source": str, "matched": str,
+         "start": int, "end": int, "rule": str, "tagger_version": str},
+        pk="id", foreign_keys=[ForeignKey("tags", "pmid", "articles", "pmid")],
+    )
+    tags.create_index(["pmid"])
+    tags.create_index(["facet", "value"])
+    db["study_tags"].create(
+        {"pmid": int, "conditions": str, "design": str, "evidence_level": int, "routes": str,
+         "substances": str, "kap": int, "age_groups": str, "trial_phase": str, "controls": str,
+         "participants": str, "tagger_version": str, "tagged_at": str},
+        pk="pmid", foreign_keys=[ForeignKey("study_tags", "pmid", "articles", "pmid")],
+    )
+    for column in ("design", "evidence_level", "kap", "trial_phase", "participants"):
+        db["study_tags"].create_index([column])
+
+
 def open_db(path, create: bool = True) -> Database:
     """Open (and bring up to date) a kaplit database.
 

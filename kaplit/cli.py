@@ -61,6 +61,7 @@ def ingest(paths, db_path, strict, workers):
     db = open_db(db_path)
     report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers)
     _print_ingest_summary(report, db_path)
+    _retag(db)
     db.close()
     if not report.ok:
         sys.exit(1)
@@ -112,6 +113,7 @@ def build(db_path, snapshot, offline, eutils_url):
         if report.error:
             fail(report.error)
         _print_crawl_summary(report, db_path)
+        _retag_file(db_path)
         return
     folder = Path(snapshot) if snapshot else snapshot_dir()
     if not folder.is_dir():
@@ -121,6 +123,7 @@ def build(db_path, snapshot, offline, eutils_url):
     db = open_db(db_path)
     report = _run_ingest(db, discover([folder]), source=f"snapshot:{folder}")
     _print_ingest_summary(report, db_path)
+    _retag(db)
     db.close()
     if not report.ok:
         sys.exit(1)
@@ -150,8 +153,91 @@ def crawl(db_path, query, since, until, eutils_url, api_key, email, batch_size, 
     if report.error:
         fail(report.error + " The database was not changed.")
     _print_crawl_summary(report, db_path)
+    _retag_file(db_path)
     if report.outcome.failed_ids or report.outcome.missing_ids:
         sys.exit(1)
+
+
+def _retag(db, everything=False):
+    from db.tags import retag
+
+    with click.progressbar(length=1, label="Tagging", file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        count = retag(db, everything=everything, on_progress=progress)
+    click.echo(f"{count} article(s) tagged.")
+
+
+def _retag_file(db_path):
+    from pathlib import Path
+
+    from db.schema import open_db
+
+    if Path(db_path).exists():
+        db = open_db(db_path)
+        _retag(db)
+        db.close()
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--all", "everything", is_flag=True, help="Re-tag every article, not only new, revised or out-of-date ones.")
+def retag(db_path, everything):
+    """Tag the stored articles again (after a tagger update), without fetching anything."""
+    from db.schema import open_db
+
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist.")
+    db = open_db(db_path)
+    _retag(db, everything)
+    db.close()
+
+
+@cli.command("tag")
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), required=True,
+              help="JSON lines with id, title, abstract (optional publication_types).")
+@click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True)
+def tag_command(input_file, output_file):
+    """Tag abstracts from a JSONL file: each output line has the id, the tags with their
+    evidence, and `labels` per task of the PsyNamic annotation."""
+    import json
+
+    from db.tags import tag_record
+    from pipeline.tagger import Tagger
+
+    tagger = Tagger()
+    for number, line in enumerate(input_file, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            tags, labels = tag_record(tagger, row.get("title"), row.get("abstract"), row.get("publication_types") or ())
+        except (ValueError, AttributeError) as error:
+            fail(f"{input_file.name} line {number}: not a JSON object with title/abstract ({error})")
+        output_file.write(json.dumps({
+            "id": row.get("id"),
+            "tags": [{"facet": t.facet, "value": t.value, "source": t.source, "matched": t.matched,
+                      "start": t.start, "end": t.end, "rule": t.rule} for t in tags],
+            "labels": labels,
+        }, ensure_ascii=False) + "\n")
+
+
+@cli.command("eval")
+@click.option("--gold", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
+@click.option("--per-label", is_flag=True, help="Also print every label's scores.")
+def eval_command(gold, per_label):
+    """Score the tagger against human labels: weighted F1, precision and recall per task."""
+    from pipeline.evaluate import evaluate_file
+
+    for task, (weighted, labels, count) in evaluate_file(gold).items():
+        click.echo(f"{task:24s} F1 {weighted.f1:.3f}  P {weighted.precision:.3f}  R {weighted.recall:.3f}  (n={count})")
+        if per_label:
+            for label, score in sorted(labels.items(), key=lambda item: -item[1].support):
+                click.echo(f"    {label:40s} F1 {score.f1:.2f}  P {score.precision:.2f}  R {score.recall:.2f}  "
+                           f"support {score.support}")
 
 
 def _crawl_settings(options):

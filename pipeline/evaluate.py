@@ -1,0 +1,59 @@
+"""Scoring tags against human labels: per-label and weighted precision, recall and F1.
+
+"Weighted" follows scikit-learn's `average="weighted"` for multilabel data: each label's score
+is weighted by its support (how many records truly carry it); labels nobody carries weigh
+nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+
+from pipeline.taxonomy import GOLD_LABELS
+from pipeline.tagger import Tagger
+
+
+@dataclass
+class Score:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def score_task(gold: list[list[str]], predicted: list[list[str]]) -> tuple[Score, dict[str, Score]]:
+    labels = sorted({label for row in gold + predicted for label in row})
+    per_label = {}
+    for label in labels:
+        tp = sum(label in g and label in p for g, p in zip(gold, predicted))
+        fp = sum(label not in g and label in p for g, p in zip(gold, predicted))
+        fn = sum(label in g and label not in p for g, p in zip(gold, predicted))
+        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        per_label[label] = Score(precision, recall, _ratio(2 * precision * recall, precision + recall), tp + fn)
+    total = sum(s.support for s in per_label.values())
+    weighted = Score(*(sum(getattr(s, name) * s.support for s in per_label.values()) / total if total else 0.0
+                       for name in ("precision", "recall", "f1")), total)
+    return weighted, per_label
+
+
+def evaluate_file(path) -> dict:
+    """task → (weighted Score, per-label Scores, records scored) over the gold file's records
+    that carry labels for that task."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    tagger = Tagger()
+    predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or ()))
+                 for r in rows]
+    results = {}
+    for task in GOLD_LABELS:
+        scored = [i for i, r in enumerate(rows) if r.get("labels", {}).get(task)]
+        weighted, labels = score_task([rows[i]["labels"][task] for i in scored], [predicted[i][task] for i in scored])
+        results[task] = (weighted, labels, len(scored))
+    return results

@@ -1,0 +1,255 @@
+"""Explainable study tags: every tag carries the words that triggered it and where they are.
+
+Rules read the title, the abstract, MeSH headings and publication types. A word in the abstract
+does not count when a negation stands just before it ("patients without PTSD", "no history of
+alcohol use disorder") or when it sits in the exclusion criteria. Facets that the text leaves
+open get an explicit "Unknown" / "Not applicable" derived from the design, as the human
+annotation does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.taxonomy import EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
+
+VERSION = "rules-1"
+REVIEW = "Systematic review/meta-analysis"
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    facet: str
+    value: str
+    source: str  # title / abstract / mesh / publication_type / derived
+    matched: str | None = None
+    start: int | None = None
+    end: int | None = None
+    rule: str = ""
+
+
+def _rules(facet, table):
+    return [(facet, value, re.compile(pattern, re.I)) for value, pattern in table]
+
+
+TEXT_RULES = [
+    *_rules("substance", [
+        ("S-Ketamine", r"\b(es-?ketamine|s-ketamine|\(s\)-ketamine|spravato)\b"),
+        ("R-Ketamine", r"\b(ar-?ketamine|r-ketamine|\(r\)-ketamine)\b"),
+        ("Ketamine", r"(?<![-)])\bketamine\b"),
+        ("MDMA", r"\b(mdma|ecstasy|3,4-methylenedioxymethamphetamine|midomafetamine)\b"),
+        ("LSD", r"\b(lsd|lysergic acid diethylamide)\b"),
+        ("Psilocybin", r"\b(psilocybin|psilocin)\b"),
+        ("Psychedelic mushrooms", r"\b(magic|psilocybin|psychedelic) mushrooms?\b"),
+        ("Ayahuasca", r"\bayahuasca\b"),
+        ("DMT", r"(?<!meo-)\b(n,n-dimethyltryptamine|dmt)\b"),
+        ("5-MeO-DMT", r"\b5-meo-dmt\b"),
+        ("Mescaline", r"\b(mescaline|peyote)\b"),
+        ("Ibogaine", r"\b(ibogaine|noribogaine)\b"),
+        ("Salvinorin A", r"\b(salvinorin|salvia divinorum)\b"),
+        ("Analogue", r"\b(analogue?s?|derivatives?)\b"),
+    ]),
+    *_rules("kap", [
+        ("psychotherapy", r"\b(\w+-assisted (psycho)?therapy|psychotherapy|cognitive[- ]behaviou?ral therapy|"
+                          r"psychological support|therapeutic support|motivational enhancement|"
+                          r"mindfulness|psychedelic-assisted)\b"),
+    ]),
+    *_rules("combination", [
+        ("combined", r"\b(combined with|in combination with|combination (therapy|treatment)|adjunct\w*|"
+                     r"augment\w*|electroconvulsive|ect\b|transcranial magnetic)"),
+    ]),
+    *_rules("route", [
+        ("Intravenous", r"\b(intravenous\w*|i\.v\.|iv (ketamine|infusion)|infusions?|infused|bolus)\b"),
+        ("Nasal", r"\b(intranasal\w*|nasal spray|nasally)\b"),
+        ("Oral", r"\b(oral\w*|capsules?|tablets?|by mouth|orally|tea|brew)\b"),
+        ("Subcutaneous", r"\b(subcutaneous\w*|s\.c\.)\b"),
+        ("Smoking", r"\b(smok\w*|inhal\w*|vapori[sz]\w*)\b"),
+        ("Other", r"\b(intramuscular\w*|i\.m\.|sublingual\w*|transmucosal|rectal\w*|epidural|intrathecal)\b"),
+    ]),
+    *_rules("condition", [
+        ("Depression", r"\b(depress\w*|mdd|trd|dysthymi\w*|anhedoni\w*|suicid\w*)"),
+        ("Anxiety", r"\b(anxiety disorders?|generali[sz]ed anxiety|social anxiety|anxiety)\b"),
+        ("Post-traumatic stress disorder (PTSD)", r"\b(ptsd|post-?traumatic stress)\b"),
+        ("Alcoholism", r"\b(alcohol (use disorder|dependence|addiction|abuse)|alcoholism|alcoholics?)\b"),
+        ("Other addictions (e.g. smoking)", r"\b(smoking cessation|tobacco|nicotine|gambling|cocaine (use|dependence)|"
+                                            r"opioid (use disorder|dependence)|methamphetamine (use|dependence))\b"),
+        ("Substance abuse", r"\b(substance use disorders?|substance abuse|drug (abuse|dependence|addiction)|"
+                            r"addiction)\b"),
+        ("Anorexia", r"\b(anorexia nervosa|eating disorders?)\b"),
+        ("Alzheimer’s disease", r"\balzheimer\w*"),
+        ("Non-Alzheimer dementia", r"\b(dementia|cognitive impairment)\b"),
+        ("(Chronic) Pain", r"\b(chronic pain|pain|analgesi\w*|neuropath\w*|fibromyalgia|migraine|cluster headache)\b"),
+        ("Palliative Setting", r"\b(palliative|end-of-life|terminal(ly)? ill|life-threatening|hospice|"
+                               r"cancer[- ]related distress|advanced cancer)\b"),
+        ("Recreational Drug Use", r"\b(recreational\w*|users?|non-?medical use|festival|rave|"
+                                  r"illicit|street drugs?|misuse|poly-?drug)\b"),
+        ("Healthy Participants", r"\b(healthy (volunteers?|participants?|subjects?|adults?|individuals?|men|women|"
+                                 r"controls?)|normal volunteers?)\b"),
+        ("Psychiatric condition", r"\b(schizophreni\w*|psychos[ie]s|psychotic|bipolar|obsessive[- ]compulsive|ocd|"
+                                  r"autis\w*|adhd|mental (illness|disorders?|health)|psychiatric)\b"),
+    ]),
+    *_rules("study_design", [
+        (REVIEW, r"\b(systematic(ally)? review\w*|meta-?analys[ie]s|meta-regression|pooled analysis)\b"),
+        ("Randomized-controlled trial (RCT)", r"\b(randomi[sz]ed|randomly assigned|randomly allocated|"
+                                              r"double-blind\w*|placebo-controlled|crossover)\b"),
+        ("Study protocol", r"\b(study protocol|trial protocol|protocol for|this protocol|will be (randomi[sz]ed|"
+                           r"recruited|assessed|enrolled)|we will)\b"),
+        ("Case report", r"\b(case report|we (report|present|describe) (a|the) (case|patient)|"
+                        r"a \d{1,2}-year-old)\b"),
+        ("Case series", r"\b(case series|(\d+|two|three|four|five|six) cases)\b"),
+        ("Qualitative Study", r"\b(qualitative|semi-structured interviews?|thematic analysis|"
+                              r"interpretative phenomenological)\b"),
+        ("Cohort study", r"\b(cohort)\b"),
+        ("Real-world study", r"\b(retrospective\w*|survey\w*|questionnaires?|real-world|naturalistic|"
+                             r"observational|online|cross-sectional|chart review|registry)\b"),
+    ]),
+    *_rules("trial_phase", [
+        ("Phase 1", r"\bphase (1|i)\b(?![/-])"),
+        ("Phase 2", r"\bphase (2|ii|1/2|i/ii|2a|2b|iia|iib)\b"),
+        ("Phase 3", r"\bphase (3|iii)\b"),
+        ("Phase 4", r"\bphase (4|iv)\b"),
+    ]),
+    *_rules("control", [
+        ("Placebo", r"\b(placebo\w*|sham|saline)\b"),
+        ("Active control", r"\b(midazolam|active (control|comparator)|compared (with|to) (ect|escitalopram|"
+                           r"electroconvulsive)|versus (ect|escitalopram|electroconvulsive))\b"),
+        ("Non-controlled", r"\b(open-label|single-arm|uncontrolled|non-controlled|open trial)\b"),
+        ("Pre-post", r"\b(pre-post|pre- and post|before and after|from baseline)\b"),
+    ]),
+    *_rules("population", [
+        ("Pediatric (< 18 years old)", r"\b(child\w*|adolescen\w*|pediatric|paediatric|youths?|"
+                                       r"teenagers?|juvenile|minors)\b"),
+        ("animal", r"\b(rats?|mice|mouse|rodents?|monkeys?|primates?|zebrafish|animal models?)\b"),
+    ]),
+]
+
+PUBLICATION_TYPE_RULES = {
+    "Randomized Controlled Trial": ("study_design", "Randomized-controlled trial (RCT)"),
+    "Systematic Review": ("study_design", REVIEW),
+    "Meta-Analysis": ("study_design", REVIEW),
+    "Case Reports": ("study_design", "Case report"),
+    "Observational Study": ("study_design", "Real-world study"),
+    "Clinical Trial, Phase I": ("trial_phase", "Phase 1"),
+    "Clinical Trial, Phase II": ("trial_phase", "Phase 2"),
+    "Clinical Trial, Phase III": ("trial_phase", "Phase 3"),
+    "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
+}
+
+NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
+                      r"\bnon-?)[^.;]{0,40}$", re.I)
+PARTICIPANTS = re.compile(
+    r"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){0,3}?(?:patients|participants|subjects|volunteers|"
+    r"adults|individuals|veterans|users|respondents|people|men|women|persons|cases|children|adolescents))\b", re.I)
+NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
+               (199, "100-199"), (499, "200-499"), (999, "500-999")]
+
+
+class Tagger:
+    version = VERSION
+
+    def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
+        tags: list[Tag] = []
+        texts = [("title", title or ""), ("abstract", abstract or "")]
+        for facet, value, pattern in TEXT_RULES:
+            for source, text in texts:
+                match = next((m for m in pattern.finditer(text) if source == "title" or not _negated(text, m)), None)
+                if match:
+                    tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
+                                    f"{facet}:{value}"))
+                    break
+        for name in publication_types:
+            if name in PUBLICATION_TYPE_RULES:
+                facet, value = PUBLICATION_TYPE_RULES[name]
+                tags.append(Tag(facet, value, "publication_type", name, rule=f"pubtype:{name}"))
+        tags += self._participants(abstract or "")
+        return _unique(tags)
+
+    def _participants(self, abstract: str) -> list[Tag]:
+        best = None
+        for match in PARTICIPANTS.finditer(abstract):
+            digits = (match.group(1) or match.group(2)).replace(",", "")
+            if digits.isdigit() and 0 < int(digits) < 1_000_000 and (best is None or int(digits) > best[0]):
+                best = (int(digits), match)
+        if best is None:
+            return []
+        count, match = best
+        value = next((label for limit, label in NUMBER_BINS if count <= limit), "≥1000")
+        return [Tag("participants", value, "abstract", match.group(0), match.start(), match.end(), "participants:count")]
+
+    def labels(self, tags: list[Tag]) -> dict[str, list[str]]:
+        """The gold tasks' labels (spelled as in labelsets.json) implied by these tags."""
+        found = {}
+        for tag in tags:
+            found.setdefault(tag.facet, [])
+            if tag.value not in found[tag.facet]:
+                found[tag.facet].append(tag.value)
+        design = _design(found.get("study_design", []))
+        review = design == REVIEW
+        substances = [s for s in found.get("substance", []) if s != "Analogue"]
+        if "Ketamine" in substances and ({"S-Ketamine", "R-Ketamine"} & set(substances)):
+            substances.remove("Ketamine")
+        if substances and (found.get("kap") or found.get("combination")):
+            substances.append("Combination Therapy")
+        conditions = [c for c in found.get("condition", []) if c in GOLD_LABELS["condition"]]
+        if set(conditions) & PSYCHIATRIC and "Psychiatric condition" not in conditions:
+            conditions.append("Psychiatric condition")
+        if not set(conditions) - {"Recreational Drug Use", "Healthy Participants"} and not review:
+            # nobody in the study is described as ill: the annotation calls them healthy
+            conditions = list(dict.fromkeys([*conditions, "Healthy Participants"]))
+        labels = {
+            "condition": conditions,
+            "study_type": [design],
+            "application_form": ["Not applicable"] if review else (found.get("route") or ["Unknown"]),
+            "substances": substances or ["Unknown"],
+            "age_of_participants": (["Not applicable"] if review or "animal" in found.get("population", [])
+                                    else [v for v in found.get("population", []) if v != "animal"]
+                                    or ["Adult (≥18 years)"]),
+            "clinical_trial_phase": found.get("trial_phase") or (
+                ["Unknown"] if design in ("Randomized-controlled trial (RCT)", "Study protocol") else ["Not Applicable"]),
+            "study_control": ["Not applicable"] if review else _control(found.get("control", []), design),
+            "number_of_participants": ["Not applicable"] if review else (found.get("participants") or ["Unknown"]),
+        }
+        return {task: [v for v in values if v in GOLD_LABELS[task]] for task, values in labels.items()}
+
+    def derived_tags(self, tags: list[Tag], labels: dict) -> list[Tag]:
+        """Tags the gold-style labels add beyond the matched words (defaults, parent labels)."""
+        present = {(t.facet, t.value) for t in tags}
+        extra = []
+        for task, values in labels.items():
+            facet = TASK_FACET[task]
+            extra += [Tag(facet, v, "derived", rule=f"derived:{task}") for v in values if (facet, v) not in present]
+        design = labels["study_type"][0] if labels["study_type"] else None
+        if EVIDENCE_LEVEL.get(design):
+            extra.append(Tag("evidence_level", str(EVIDENCE_LEVEL[design]), "derived", rule="derived:evidence_level"))
+        return extra
+
+
+PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)", "Alcoholism",
+               "Other addictions (e.g. smoking)", "Anorexia", "Substance abuse"}
+DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
+                   "Qualitative Study", "Cohort study", "Real-world study"]
+
+
+def _design(values) -> str:
+    return next((d for d in DESIGN_PRIORITY if d in values), "Other")
+
+
+def _control(values, design) -> list[str]:
+    if values:
+        return values[:2]
+    return ["Other control"] if design == "Randomized-controlled trial (RCT)" else ["Non-controlled"]
+
+
+def _negated(text: str, match) -> bool:
+    before = text[max(0, match.start() - 60):match.start()]
+    return bool(NEGATION.search(before))
+
+
+def _unique(tags):
+    seen, out = set(), []
+    for tag in tags:
+        if (tag.facet, tag.value, tag.source) not in seen:
+            seen.add((tag.facet, tag.value, tag.source))
+            out.append(tag)
+    return out

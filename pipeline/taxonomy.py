@@ -1,0 +1,67 @@
+"""The kaplit taxonomy: what a study is about, in facets a clinician browses by.
+
+Each facet value is tagged from the record's own words (title, abstract, MeSH, publication
+types) by the rules in pipeline/tagger.py. `GOLD_LABELS` names the evaluation tasks of the
+PsyNamic annotation (../shared/gold/labelsets.json) and their labels, spelled exactly as there,
+so that `kaplit tag` output can be scored against human labels.
+"""
+
+from __future__ import annotations
+
+FACETS = {
+    "condition": "Condition studied (a parent 'Psychiatric condition' is added for any psychiatric one)",
+    "study_design": "Study design, from publication types and the abstract's own words",
+    "evidence_level": "Evidence level derived from the design (1 = systematic review of RCTs ... 5 = case report)",
+    "route": "Route of administration",
+    "substance": "Substance form: racemic ketamine, esketamine (S-), arketamine (R-), other psychedelics",
+    "kap": "Psychotherapy or psychological support is part of the intervention",
+    "population": "Age group and species",
+    "trial_phase": "Clinical trial phase",
+    "control": "Control condition",
+    "participants": "Number of participants (binned)",
+}
+
+# Evidence level of each design: lower is stronger.
+EVIDENCE_LEVEL = {
+    "Systematic review/meta-analysis": 1,
+    "Randomized-controlled trial (RCT)": 2,
+    "Cohort study": 3,
+    "Real-world study": 3,
+    "Case series": 4,
+    "Case report": 5,
+    "Qualitative Study": 4,
+    "Study protocol": None,
+    "Other": None,
+}
+
+GOLD_LABELS = {
+    "condition": ["Psychiatric condition", "Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)",
+                  "Alcoholism", "Other addictions (e.g. smoking)", "Anorexia", "Alzheimer’s disease",
+                  "Non-Alzheimer dementia", "Substance abuse", "(Chronic) Pain", "Palliative Setting",
+                  "Recreational Drug Use", "Healthy Participants"],
+    "study_type": ["Randomized-controlled trial (RCT)", "Cohort study", "Real-world study", "Study protocol",
+                   "Systematic review/meta-analysis", "Qualitative Study", "Case report", "Case series", "Other"],
+    "application_form": ["Oral", "Nasal", "Intravenous", "Smoking", "Subcutaneous", "Other", "Unknown",
+                         "Not applicable"],
+    "substances": ["Ketamine", "S-Ketamine", "R-Ketamine", "MDMA", "LSD", "Psilocybin", "Psychedelic mushrooms",
+                   "Ayahuasca", "DMT", "5-MeO-DMT", "Mescaline", "Ibogaine", "Salvinorin A",
+                   "Combination Therapy", "Analogue", "Unknown"],
+    "age_of_participants": ["Pediatric (< 18 years old)", "Adult (≥18 years)", "Unknown", "Not applicable"],
+    "clinical_trial_phase": ["Phase 1", "Phase 2", "Phase 3", "Phase 4", "Unknown", "Not Applicable"],
+    "study_control": ["Placebo", "Active control", "Pre-post", "Other control", "Non-controlled",
+                      "Not applicable"],
+    "number_of_participants": ["1-20", "100-199", "200-499", "21-40", "41-60", "500-999", "61-80", "81-100",
+                               "Not applicable", "Unknown", "≥1000"],
+}
+
+# Facet whose tags answer each gold task.
+TASK_FACET = {
+    "condition": "condition",
+    "study_type": "study_design",
+    "application_form": "route",
+    "substances": "substance",
+    "age_of_participants": "population",
+    "clinical_trial_phase": "trial_phase",
+    "study_control": "control",
+    "number_of_participants": "participants",
+}

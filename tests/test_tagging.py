@@ -1,0 +1,134 @@
+"""Tagging: explainable tags on real snapshot abstracts, negation, evaluation against gold labels."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from db.schema import open_db
+from db.tags import retag
+from kaplit.cli import cli
+from pipeline.evaluate import evaluate_file, score_task
+from pipeline.record import Article
+from pipeline.sources import discover, read_records
+from pipeline.tagger import Tagger
+
+# Weighted F1 on ../shared/gold/dev.jsonl.gz reached by tagger "rules-1"; a change that scores
+# lower fails here. (The targets in issue 4 are higher: this is a floor, not the goal.)
+DEV_FLOOR = {"condition": 0.76, "study_type": 0.62, "application_form": 0.82, "substances": 0.87,
+             "age_of_participants": 0.86, "clinical_trial_phase": 0.65, "study_control": 0.61,
+             "number_of_participants": 0.59}
+
+
+@pytest.fixture(scope="module")
+def snapshot_records(shared):
+    return {r.pmid: r for p in discover([shared / "pubmed" / "snapshot" / "ketamine"])
+            for r in read_records(p) if isinstance(r, Article)}
+
+
+def test_dev_set_weighted_f1_does_not_drop(shared):
+    results = evaluate_file(shared / "gold" / "dev.jsonl.gz")
+    scores = {task: round(weighted.f1, 3) for task, (weighted, _, _) in results.items()}
+    assert all(scores[task] >= floor for task, floor in DEV_FLOOR.items()), scores
+
+
+def test_weighted_f1_follows_scikit_learn():
+    gold = [["A"], ["A", "B"], ["B"], ["C"]]
+    predicted = [["A"], ["A"], ["A", "B"], []]
+    weighted, per_label = score_task(gold, predicted)
+    # A: P 2/3 R 1 F1 .8 (support 2); B: P 1 R .5 F1 2/3 (2); C: 0 (1) -> (1.6 + 4/3) / 5
+    assert per_label["A"].f1 == pytest.approx(0.8)
+    assert weighted.f1 == pytest.approx((0.8 * 2 + 2 / 3 * 2) / 5)
+    assert weighted.support == 5
+
+
+def tags_of(record):
+    tagger = Tagger()
+    row = record.article
+    return tagger, tagger.tag(row["title"], row["abstract"], [p["name"] for p in record.publication_types])
+
+
+def test_esketamine_nasal_spray_trial_pmid_32412700(snapshot_records):
+    record = snapshot_records[32412700]
+    tagger, tags = tags_of(record)
+    found = {(t.facet, t.value) for t in tags}
+    assert {("substance", "S-Ketamine"), ("route", "Nasal"), ("condition", "Depression"),
+            ("study_design", "Randomized-controlled trial (RCT)"), ("control", "Placebo")} <= found
+    texts = {"title": record.article["title"], "abstract": record.article["abstract"]}
+    for tag in tags:  # the evidence is where it says it is
+        assert texts[tag.source][tag.start:tag.end] == tag.matched
+    labels = tagger.labels(tags)
+    assert labels["substances"] == ["S-Ketamine"] and "Ketamine" not in labels["substances"]
+
+
+def test_meta_analysis_pmid_39790081(snapshot_records):
+    tagger, tags = tags_of(snapshot_records[39790081])
+    labels = tagger.labels(tags)
+    assert labels["study_type"] == ["Systematic review/meta-analysis"]
+    assert labels["number_of_participants"] == ["Not applicable"]
+
+
+# Hand-written sentences (not from any record) for negation and mere mentions.
+@pytest.mark.parametrize("abstract, present, absent", [
+    ("Adults with PTSD received ketamine.", {"Post-traumatic stress disorder (PTSD)"}, set()),
+    ("Adults with depression but without PTSD received ketamine.", {"Depression"},
+     {"Post-traumatic stress disorder (PTSD)"}),
+    ("Patients with no history of alcohol use disorder were enrolled.", set(), {"Alcoholism"}),
+    ("Exclusion criteria included anorexia nervosa.", set(), {"Anorexia"}),
+])
+def test_negated_conditions_are_not_tags(abstract, present, absent):
+    tagger = Tagger()
+    conditions = set(tagger.labels(tagger.tag("A ketamine study", abstract))["condition"])
+    assert present <= conditions and not (absent & conditions)
+
+
+def test_tag_command_writes_labels_spelled_as_the_gold_labelsets(tmp_path, shared):
+    with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
+        rows = [json.loads(next(handle)) for _ in range(20)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps({k: r[k] for k in ("id", "title", "abstract")}) for r in rows))
+    result = CliRunner().invoke(cli, ["tag", "--input", str(source), "--output", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    allowed = json.loads((shared / "gold" / "labelsets.json").read_text())
+    assert [o["id"] for o in out] == [r["id"] for r in rows]
+    for line in out:
+        assert set(line["labels"]) == set(allowed)
+        for task, labels in line["labels"].items():
+            assert set(labels) <= set(allowed[task]["labels"]), (task, labels)
+        assert all(t["rule"] for t in line["tags"])
+
+
+def test_tag_command_names_a_bad_line(tmp_path):
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"id": 1, "title": "x", "abstract": "y"}\nnot json\n')
+    result = CliRunner().invoke(cli, ["tag", "--input", str(source)])
+    assert result.exit_code == 1 and f"{source} line 2" in result.output
+
+
+def test_retag_leaves_no_stale_tags(tmp_path, snapshot_db):
+    path = tmp_path / "k.db"
+    shutil.copy(snapshot_db, path)
+    db = open_db(path)
+    assert retag(db) == 2498
+    first = db.execute("select count(*) from tags").fetchone()[0]
+    gone = 32412700
+    with db.atomic():
+        for table in ("mesh_headings", "keywords", "article_authors", "abstract_sections", "publication_types",
+                      "trial_registrations", "comments_corrections", "chemicals", "grants"):
+            db.execute(f"delete from [{table}] where pmid = ?", [gone])
+        db.execute("delete from articles where pmid = ?", [gone])
+    assert retag(db, everything=True) == 2497
+    assert db.execute("select count(*) from tags where pmid = ?", [gone]).fetchone()[0] == 0
+    assert db.execute("select count(*) from study_tags").fetchone()[0] == 2497
+    second = db.execute("select count(*) from tags").fetchone()[0]
+    assert retag(db, everything=True) == 2497
+    assert db.execute("select count(*) from tags").fetchone()[0] == second < first
+    assert retag(db) == 0  # nothing out of date
+    assert db.execute("select count(*) from tags where rule is null or rule = ''").fetchone()[0] == 0
+    assert db.execute("select count(*) from tags where source in ('title', 'abstract') and "
+                      "(matched is null or start is null)").fetchone()[0] == 0

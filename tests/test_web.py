@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import urllib.parse
 
 import pytest
 
+from db.schema import open_db
+from db.tags import retag
 from web.app import load_metadata, make_datasette
 
 
 @pytest.fixture(scope="module")
-def get(snapshot_db):
-    ds = make_datasette(snapshot_db)
+def get(snapshot_db, tmp_path_factory):
+    tagged = tmp_path_factory.mktemp("web") / "kaplit.db"
+    shutil.copy(snapshot_db, tagged)
+    db = open_db(tagged)
+    retag(db)
+    db.close()
+    ds = make_datasette(tagged)
 
     def fetch(path, **kwargs):
         return asyncio.run(ds.client.get(path, **kwargs))
@@ -68,3 +76,11 @@ def test_served_read_only(get):
     response = get("/kaplit.json?" + urllib.parse.urlencode({"sql": "delete from articles"}))
     assert response.status_code == 400
     assert get("/kaplit.json?sql=select+count(*)+as+n+from+articles&_shape=array").json() == [{"n": 2498}]
+
+
+def test_clinician_queries_find_tagged_studies(get):
+    rcts = get("/kaplit/esketamine_rcts_trd.json?_shape=array").json()
+    assert len(rcts) >= 10
+    assert all("esketamine" in r["title"].lower() or "s-ketamine" in r["title"].lower() or r["routes"] for r in rcts)
+    kap = get("/kaplit/kap_studies.json?_shape=array").json()
+    assert kap and all(r["psychotherapy_evidence"] for r in kap)

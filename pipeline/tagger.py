@@ -30,7 +30,37 @@ class Tag:
 
 
 def _rules(facet, table):
-    return [(facet, value, re.compile(pattern, re.I)) for value, pattern in table]
+    return [(facet, value, re.compile(pattern, re.I), _anchors(pattern)) for value, pattern in table]
+
+
+def _anchors(pattern: str) -> tuple[str, ...] | None:
+    """Words one of which must appear in a text for the pattern to match, or None if unsure.
+
+    A substring test per anchor costs far less than running the regex, and most rules have no
+    anchor in a given abstract: this is what makes tagging fast.
+    """
+    core = re.sub(r"\(\?<?[=!][^)]*\)", "", pattern)  # lookarounds
+    core = re.sub(r"\([^()]*\)\?", "", core)  # optional groups
+    core = re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]|.[?*]", " ", core)  # escapes, classes, optional characters
+    alternatives, depth, current = [], 0, ""
+    for char in core:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "|" and depth <= 1:
+            alternatives.append(current)
+            current = ""
+        else:
+            current += char
+    alternatives.append(current)
+    anchors = []
+    for alternative in alternatives:
+        while re.search(r"\([^()]*\|[^()]*\)", alternative):  # inner alternations: any branch may match
+            alternative = re.sub(r"\([^()]*\|[^()]*\)", " ", alternative)
+        runs = re.findall(r"[a-z]{3,}", alternative.lower())
+        if not runs:
+            return None
+        anchors.append(max(runs, key=len))
+    return tuple(set(anchors))
 
 
 TEXT_RULES = [
@@ -151,7 +181,10 @@ class Tagger:
     def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags: list[Tag] = []
         texts = [("title", title or ""), ("abstract", abstract or "")]
-        for facet, value, pattern in TEXT_RULES:
+        lowered = f"{title or ''} {abstract or ''}".lower()
+        for facet, value, pattern, anchors in TEXT_RULES:
+            if anchors is not None and not any(anchor in lowered for anchor in anchors):
+                continue
             for source, text in texts:
                 match = next((m for m in pattern.finditer(text) if source == "title" or not _negated(text, m)), None)
                 if match:

@@ -132,3 +132,19 @@ def test_retag_leaves_no_stale_tags(tmp_path, snapshot_db):
     assert db.execute("select count(*) from tags where rule is null or rule = ''").fetchone()[0] == 0
     assert db.execute("select count(*) from tags where source in ('title', 'abstract') and "
                       "(matched is null or start is null)").fetchone()[0] == 0
+
+
+def test_anchor_prefilter_never_hides_a_match(shared):
+    """A rule skipped because none of its anchor words occurs must not have matched anyway."""
+    from pipeline.tagger import TEXT_RULES
+
+    with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    skipped = 0
+    for row in rows:
+        lowered = f"{row['title'] or ''} {row['abstract'] or ''}".lower()
+        for _, _, pattern, anchors in TEXT_RULES:
+            if anchors is not None and not any(a in lowered for a in anchors):
+                skipped += 1
+                assert not pattern.search(row["title"] or "") and not pattern.search(row["abstract"] or "")
+    assert skipped > 10 * len(rows)  # the prefilter does skip most rules

@@ -166,6 +166,7 @@ PUBLICATION_TYPE_RULES = {
     "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
 }
 
+ANCHOR_REACH = 80  # characters around an anchor word within which its rule's match must lie
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
 PARTICIPANTS = re.compile(
@@ -180,13 +181,11 @@ class Tagger:
 
     def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags: list[Tag] = []
-        texts = [("title", title or ""), ("abstract", abstract or "")]
-        lowered = f"{title or ''} {abstract or ''}".lower()
+        texts = [("title", title or "", (title or "").lower()), ("abstract", abstract or "", (abstract or "").lower())]
         for facet, value, pattern, anchors in TEXT_RULES:
-            if anchors is not None and not any(anchor in lowered for anchor in anchors):
-                continue
-            for source, text in texts:
-                match = next((m for m in pattern.finditer(text) if source == "title" or not _negated(text, m)), None)
+            for source, text, lowered in texts:
+                matches = pattern.finditer(text) if anchors is None else _near_anchors(pattern, text, lowered, anchors)
+                match = next((m for m in matches if source == "title" or not _negated(text, m)), None)
                 if match:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
@@ -262,6 +261,30 @@ PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)",
                "Other addictions (e.g. smoking)", "Anorexia", "Substance abuse"}
 DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
                    "Qualitative Study", "Cohort study", "Real-world study"]
+
+
+def _near_anchors(pattern, text: str, lowered: str, anchors):
+    """The pattern's matches, looked for only around occurrences of its anchor words (every
+    match contains one); far cheaper than scanning the whole text with the regex."""
+    if len(lowered) != len(text):  # case folding changed lengths: offsets would not line up
+        yield from pattern.finditer(text)
+        return
+    spots = sorted(i for anchor in anchors for i in _occurrences(lowered, anchor))
+    end_of_last = -1
+    for spot in spots:
+        # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
+        stop = lowered.find(" ", spot + ANCHOR_REACH)
+        match = pattern.search(text, max(spot - ANCHOR_REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
+        if match and match.start() > end_of_last:
+            end_of_last = match.end() - 1
+            yield match
+
+
+def _occurrences(text: str, word: str):
+    position = text.find(word)
+    while position >= 0:
+        yield position
+        position = text.find(word, position + 1)
 
 
 def _design(values) -> str:

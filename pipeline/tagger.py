@@ -40,27 +40,57 @@ def _anchors(pattern: str) -> tuple[str, ...] | None:
     anchor in a given abstract: this is what makes tagging fast.
     """
     core = re.sub(r"\(\?<?[=!][^)]*\)", "", pattern)  # lookarounds
-    core = re.sub(r"\([^()]*\)\?", "", core)  # optional groups
-    core = re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]|.[?*]", " ", core)  # escapes, classes, optional characters
-    alternatives, depth, current = [], 0, ""
+    core = re.sub(r"\([^()]*\)\?", "\0", core)  # optional groups: a gap no anchor may span
+    core = re.sub(r".[?*]", "\0", core)  # optional characters: likewise
+    core = core.replace("\\b", "")
+    anchors = []
+    for alternative in _alternatives(core):
+        anchor = _anchor(alternative)
+        if anchor is None:
+            return None
+        anchors.append(anchor)
+    return tuple(set(anchors))
+
+
+def _alternatives(core: str) -> list[str]:
+    """Top-level alternatives, looking inside a group that wraps the whole pattern."""
+    parts, depth, current = [], 0, ""
     for char in core:
         depth += char == "("
         depth -= char == ")"
-        if char == "|" and depth <= 1:
-            alternatives.append(current)
+        if char == "|" and depth == 0:
+            parts.append(current)
             current = ""
         else:
             current += char
-    alternatives.append(current)
-    anchors = []
-    for alternative in alternatives:
-        while re.search(r"\([^()]*\|[^()]*\)", alternative):  # inner alternations: any branch may match
-            alternative = re.sub(r"\([^()]*\|[^()]*\)", " ", alternative)
-        runs = re.findall(r"[a-z]{3,}", alternative.lower())
-        if not runs:
-            return None
-        anchors.append(max(runs, key=len))
-    return tuple(set(anchors))
+    parts.append(current)
+    out = []
+    for part in parts:
+        inner = re.fullmatch(r"\((?:\?:)?(.*)\)(\\w\*)?", part)
+        if inner and _balanced(inner.group(1)):
+            out += _alternatives(inner.group(1))
+        else:
+            out.append(part)
+    return out
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _anchor(alternative: str) -> str | None:
+    literal = re.sub(r"\\(.)", r"\1", alternative)
+    if not re.search(r"[()\[\]{}+*?|^$\0]|\\", literal) and len(literal) >= 3:
+        return literal.lower()  # a plain phrase, dots and all ("i.v.")
+    while re.search(r"\([^()]*\|[^()]*\)", alternative):  # inner alternations: any branch may match
+        alternative = re.sub(r"\([^()]*\|[^()]*\)", " ", alternative)
+    runs = re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]", " ", alternative).lower())
+    return max(runs, key=len) if runs else None
 
 
 TEXT_RULES = [

@@ -154,7 +154,8 @@ TEXT_RULES = [
         ("Randomized-controlled trial (RCT)", r"\b(randomi[sz]ed|randomly assigned|randomly allocated|"
                                               r"double-blind\w*|placebo-controlled|crossover)\b"),
         ("Study protocol", r"\b(study protocol|trial protocol|protocol for|this protocol|will be (randomi[sz]ed|"
-                           r"recruited|assessed|enrolled)|we will)\b"),
+                           r"recruited|assessed|enrolled)|we will)\b"
+                           r"|^intervention:|\bproduct name:"),  # trial registry entries
         ("Case report", r"\b(case report|we (report|present|describe) (a|the) (case|patient)|"
                         r"a \d{1,2}-year-old)\b"),
         ("Case series", r"\b(case series|(\d+|two|three|four|five|six) cases)\b"),

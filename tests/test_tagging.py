@@ -19,7 +19,7 @@ from pipeline.tagger import Tagger
 
 # Weighted F1 on ../shared/gold/dev.jsonl.gz reached by tagger "rules-1"; a change that scores
 # lower fails here. (The targets in issue 4 are higher: this is a floor, not the goal.)
-DEV_FLOOR = {"condition": 0.76, "study_type": 0.62, "application_form": 0.82, "substances": 0.87,
+DEV_FLOOR = {"condition": 0.76, "study_type": 0.66, "application_form": 0.82, "substances": 0.87,
              "age_of_participants": 0.86, "clinical_trial_phase": 0.65, "study_control": 0.61,
              "number_of_participants": 0.59}
 

@@ -86,3 +86,47 @@ def test_clinician_queries_find_tagged_studies(get):
     assert len({r["pmid"] for r in rcts}) == len(rcts)
     kap = get("/kaplit/kap_studies.json?_shape=array").json()
     assert kap and all(r["psychotherapy_evidence"] for r in kap)
+
+
+def test_ris_export_parses_back(get):
+    import rispy
+
+    response = get("/kaplit/articles.ris?_search=esketamine&_size=20")
+    assert response.status_code == 200 and "research-info-systems" in response.headers["content-type"]
+    entries = rispy.loads(response.text)
+    assert len(entries) == 20
+    rows = get("/kaplit/articles.json?_search=esketamine&_size=20&_shape=array").json()
+    assert [int(e["accession_number"]) for e in entries] == [r["pmid"] for r in rows]
+    first, row = entries[0], rows[0]
+    assert first["title"] == " ".join(row["title"].split())
+    assert first["urls"] == [f"https://pubmed.ncbi.nlm.nih.gov/{row['pmid']}/"]
+    if row["doi"]:
+        assert first["doi"] == row["doi"]
+
+
+def test_bibtex_export_parses_back(get):
+    import bibtexparser
+
+    response = get("/kaplit/search.bib?q=esketamine")
+    assert response.status_code == 200
+    library = bibtexparser.parse_string(response.text)
+    assert not library.failed_blocks
+    rows = get("/kaplit/search.json?q=esketamine&_shape=array").json()
+    assert [e.key for e in library.entries] == [f"pmid{r['pmid']}" for r in rows]
+    assert all(e.fields_dict["url"].value.startswith("https://pubmed.ncbi.nlm.nih.gov/") for e in library.entries)
+    with_authors = [e for e in library.entries if "author" in e.fields_dict]
+    assert with_authors and all(" and " in e.fields_dict["author"].value or "," in e.fields_dict["author"].value
+                                for e in with_authors)
+
+
+def test_export_links_offered_only_with_pmids(get):
+    assert ".ris" in get("/kaplit/articles").text
+    assert get("/kaplit/crawl_runs.ris").status_code in (400, 404)
+
+
+def test_medline_page_ranges_are_expanded():
+    from web.citations import _pages
+
+    assert _pages("454-81") == ("454", "481")
+    assert _pages("e2305772120") == ("e2305772120", None)
+    assert _pages("1123-1130") == ("1123", "1130")

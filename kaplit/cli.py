@@ -195,6 +195,36 @@ def retag(db_path, everything):
     db.close()
 
 
+@cli.command()
+@DB_OPTION
+def check(db_path):
+    """Check a database file: SQLite integrity, foreign keys, full-text index."""
+    from db.release import check as check_db
+
+    problems = check_db(db_path)
+    for problem in problems:
+        click.secho(problem, fg="red", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{db_path}: ok")
+
+
+@cli.command("publish-snapshot")
+@DB_OPTION
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder to write to.")
+def publish_snapshot(db_path, out_dir):
+    """Write a compacted copy of the database with a manifest (counts per table, dates, queries,
+    tagger and software versions, SHA-256) so that a researcher can cite exactly this data."""
+    from db.release import check as check_db
+    from db.release import publish
+
+    problems = check_db(db_path)
+    if problems:
+        fail("; ".join(problems))
+    target, manifest = publish(db_path, out_dir, __version__)
+    click.echo(f"Wrote {target} and {manifest}")
+
+
 @cli.command("tag")
 @click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), required=True,
               help="JSON lines with id, title, abstract (optional publication_types).")

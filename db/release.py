@@ -1,0 +1,90 @@
+"""Checking a database file, and publishing a citable snapshot of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from db.schema import CHILD_TABLES
+
+COUNTED = ["articles", "authors", *CHILD_TABLES, "tags", "study_tags", "deleted_citations", "crawl_runs"]
+
+
+def check(path) -> list[str]:
+    """Problems found in the database file (an empty list when it is sound)."""
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path}: no such file"]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            if problems:
+                return [f"{path}: damaged: {p}" for p in problems[:20]]
+            problems += [f"{path}: row {r[1]} of {r[0]} points to a missing {r[2]}"
+                         for r in conn.execute("PRAGMA foreign_key_check").fetchall()[:20]]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "articles" not in tables:
+                return [f"{path}: not a kaplit database (no articles table)"]
+            if "articles_fts" in tables:
+                problems += _check_fts(path)
+            return problems
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        return [f"{path}: not a readable SQLite database ({error})"]
+
+
+def _check_fts(path) -> list[str]:
+    """FTS5's integrity-check is issued as an INSERT: run it in a transaction that is rolled back."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+        return []
+    except sqlite3.DatabaseError as error:
+        return [f"{path}: full-text index out of step with articles ({error})"]
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+
+
+def publish(db_path, out_dir, version: str) -> tuple[Path, Path]:
+    """Write a compacted copy of the database and a manifest that lets a researcher cite it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc)
+    target = out_dir / f"kaplit-{stamp:%Y%m%dT%H%M%SZ}.db"
+    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        source.execute("VACUUM INTO ?", [str(target)])
+        counts = {t: source.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in COUNTED}
+        runs = [dict(zip(("kind", "finished_at", "source", "query", "mindate", "maxdate", "status"), r))
+                for r in source.execute("SELECT kind, finished_at, source, query, mindate, maxdate, status "
+                                        "FROM crawl_runs ORDER BY id")]
+        tagger = [r[0] for r in source.execute("SELECT DISTINCT tagger_version FROM study_tags")]
+        dates = source.execute("SELECT min(pub_date), max(pub_date), max(entrez_date) FROM articles").fetchone()
+    finally:
+        source.close()
+    manifest = {
+        "file": target.name, "sha256": _sha256(target), "bytes": target.stat().st_size,
+        "published_at": stamp.isoformat(timespec="seconds"), "software_version": version,
+        "tagger_versions": tagger, "counts": counts,
+        "publication_dates": {"earliest": dates[0], "latest": dates[1]}, "latest_entrez_date": dates[2],
+        "queries": sorted({r["query"] for r in runs if r["query"]}), "runs": runs,
+    }
+    manifest_path = target.with_suffix(".manifest.json")
+    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return target, manifest_path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,31 +13,16 @@ from pathlib import Path
 
 from lxml import etree
 
+from crawler.standin import real_records
 from kaplit.config import shared_dir
-from pipeline.sources import discover
 
 FIRST_PMID = 900_000_000
 
 
-def real_records(folders=("efetch",)) -> list[bytes]:
-    """Every PubmedArticle in the given ../shared/pubmed subfolders, serialized."""
-    records = []
-    for folder in folders:
-        for path in discover([shared_dir() / "pubmed" / folder]):
-            if not path.name.endswith((".xml", ".xml.gz")):
-                continue
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rb") as handle:
-                tree = etree.parse(handle, etree.XMLParser(load_dtd=False, no_network=True, huge_tree=True))
-            for elem in tree.iter("PubmedArticle"):
-                if elem.find("MedlineCitation/PMID") is not None:
-                    records.append(etree.tostring(elem))
-    return records
-
-
 def write_corpus(path: Path, count: int, folders=("efetch",), years=None, seed=7) -> Path:
     """Write `count` records to `path` (gzipped if it ends in .gz) as one PubmedArticleSet."""
-    templates = [etree.fromstring(r) for r in real_records(folders)]
+    templates = [etree.fromstring(record) for folder in folders
+                 for record in real_records(shared_dir() / "pubmed" / folder)]
     rng = random.Random(seed)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as out:

@@ -147,9 +147,7 @@ class Merge:
         """Apply the deletions, then report the rejected records, in file order."""
         deleting = sorted(self._deleting())
         if deleting:
-            self.conn.execute("DROP TABLE IF EXISTS temp._deleting")
-            self.conn.execute("CREATE TEMP TABLE _deleting (pmid INTEGER PRIMARY KEY)")
-            self.conn.executemany("INSERT INTO temp._deleting VALUES (?)", [(p,) for p in deleting])
+            self._load_deleting(deleting)
             self._delete(deleting)
         for _, reason in sorted(r for s in self.staged for r in s.rejections):
             self.counts.rejected += 1
@@ -179,14 +177,13 @@ class Merge:
 
     def _prepare_temp_tables(self, aliases, deleting):
         conn = self.conn
-        for name in ("_incoming", "_decision", "_deleting", "_old_authors"):
+        for name in ("_incoming", "_decision", "_old_authors"):
             conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         conn.execute("CREATE TEMP TABLE _incoming (seq INTEGER PRIMARY KEY, pmid INTEGER, rev TEXT, hash TEXT)")
         for alias in aliases:
             conn.execute(f"INSERT INTO temp._incoming SELECT _seq, pmid, coalesce(date_revised, ''), "
                          f"content_hash FROM {alias}.articles")
-        conn.execute("CREATE TEMP TABLE _deleting (pmid INTEGER PRIMARY KEY)")
-        conn.executemany("INSERT INTO temp._deleting VALUES (?)", [(p,) for p in deleting])
+        self._load_deleting(deleting)
         tie = "seq DESC" if self.fetched_wins_ties else "hash DESC"
         stored_newer = ("coalesce(a.date_revised, '') > w.rev" if self.fetched_wins_ties else
                         "(coalesce(a.date_revised, '') > w.rev OR "
@@ -209,6 +206,11 @@ class Merge:
             LEFT JOIN temp._deleting d ON d.pmid = w.pmid
         """)
         conn.execute("CREATE INDEX temp._decision_seq ON _decision (seq)")
+
+    def _load_deleting(self, pmids):
+        self.conn.execute("DROP TABLE IF EXISTS temp._deleting")
+        self.conn.execute("CREATE TEMP TABLE _deleting (pmid INTEGER PRIMARY KEY)")
+        self.conn.executemany("INSERT INTO temp._deleting VALUES (?)", [(p,) for p in pmids])
 
     def _count_decisions(self):
         found = dict(self.conn.execute("SELECT action, count(*) FROM temp._decision GROUP BY action"))

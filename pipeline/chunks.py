@@ -88,7 +88,7 @@ def split_file(path, size: int = CHUNK_SIZE):
         _check_document(head[:start.start()] + b"</" + root + b">", root)
         encoding = _declared_encoding(head)
         tail_start = max(0, total - 4096)
-        closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", os.pread(fd, 4096, tail_start))
+        closing = _closing_tag(os.pread(fd, 4096, tail_start), root)
         end = tail_start + closing.start() if closing else total
         position = start.start()
         while end - position > size:
@@ -97,15 +97,13 @@ def split_file(path, size: int = CHUNK_SIZE):
             position = cut
         yield Chunk(None, None, encoding, str(path), position, end - position)
         if closing is None:
-            raise XMLError(f"the file ends without </{root.decode()}> (truncated?)",
-                           1 + _count_newlines(path, total))
+            raise _truncated(root, 1 + _count_newlines(path, total))
 
 
 def _cut_before(fd, low: int, high: int, end: int) -> int:
     """The last record start in [low, high), or further on for a record larger than a chunk."""
     while low < end:
-        window = os.pread(fd, high - low, low)
-        found = max(window.rfind(marker) for marker in RECORD_MARKERS)
+        found = _last_marker(os.pread(fd, high - low, low))
         if found > 0:
             return low + found
         low, high = high, min(end, high + (high - low))
@@ -203,14 +201,25 @@ def _single_record(buffer: bytes, stream, start: int, encoding) -> Chunk:
 def _last_record_start(buffer: bytes) -> int:
     """Offset of the last record start in the buffer, looked for in its second half first
     (bytes.rfind: much cheaper than a regex)."""
-    cut = max(buffer.rfind(marker, len(buffer) // 2) for marker in RECORD_MARKERS)
-    return cut if cut > 0 else max(buffer.rfind(marker) for marker in RECORD_MARKERS)
+    cut = _last_marker(buffer, len(buffer) // 2)
+    return cut if cut > 0 else _last_marker(buffer)
+
+
+def _last_marker(data: bytes, start: int = 0) -> int:
+    return max(data.rfind(marker, start) for marker in RECORD_MARKERS)
+
+
+def _closing_tag(data: bytes, root: bytes):
+    return re.search(rb"</" + re.escape(root) + rb">\s*\Z", data)
+
+
+def _truncated(root: bytes, line: int) -> XMLError:
+    return XMLError(f"the file ends without </{root.decode()}> (truncated?)", line)
 
 
 def _last_chunk(buffer: bytes, line: int, root: bytes, encoding):
-    closing = re.search(rb"</" + re.escape(root) + rb">\s*\Z", buffer)
+    closing = _closing_tag(buffer, root)
     if closing is None:
         yield Chunk(buffer, line, encoding)  # the parser reports where the records break off...
-        end_line = line + buffer.count(b"\n")
-        raise XMLError(f"the file ends without </{root.decode()}> (truncated?)", end_line)
+        raise _truncated(root, line + buffer.count(b"\n"))
     yield Chunk(buffer[:closing.start()], line, encoding)

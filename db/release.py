@@ -10,7 +10,7 @@ from pathlib import Path
 
 from db.schema import CHILD_TABLES
 
-COUNTED = ["articles", "authors", *CHILD_TABLES, "tags", "study_tags", "deleted_citations", "crawl_runs"]
+COUNTED = ["articles", "authors", *CHILD_TABLES, "tags", "studies", "deleted_citations", "crawl_runs"]
 
 
 def check(path) -> list[str]:
@@ -66,7 +66,7 @@ def publish(db_path, out_dir, version: str) -> tuple[Path, Path]:
         runs = [dict(zip(("kind", "finished_at", "source", "query", "mindate", "maxdate", "status"), r))
                 for r in source.execute("SELECT kind, finished_at, source, query, mindate, maxdate, status "
                                         "FROM crawl_runs ORDER BY id")]
-        tagger = [r[0] for r in source.execute("SELECT DISTINCT tagger_version FROM study_tags")]
+        tagger = [r[0] for r in source.execute("SELECT DISTINCT tagger_version FROM studies")]
         dates = source.execute("SELECT min(pub_date), max(pub_date), max(entrez_date) FROM articles").fetchone()
     finally:
         source.close()

@@ -152,6 +152,33 @@ def m002_tags(db: Database):
         db["study_tags"].create_index([column])
 
 
+STUDY_COLUMNS = {
+    "pmid": int, "title": str, "year": int, "pub_date": str, "journal": str,
+    "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
+    "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
+    "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str,
+}
+
+
+@migrations()
+def m003_studies(db: Database):
+    """`studies` replaces `study_tags`: the tag summary plus the article columns a clinician
+    browses and facets by, in one narrow table, so that the site's facet and list pages need no
+    join; and three small summary tables for the landing page, rebuilt after every re-tag."""
+    db["study_tags"].drop()
+    studies = db["studies"].create(
+        STUDY_COLUMNS, pk="pmid", foreign_keys=[ForeignKey("studies", "pmid", "articles", "pmid")])
+    for column in ("pub_date", "year", "journal", "design", "evidence_level", "kap", "trial_phase",
+                   "participants", "is_retracted"):
+        studies.create_index([column])
+    db["evidence_map"].create({"condition": str, "design": str, "studies": int}, pk=("condition", "design"))
+    db["condition_years"].create({"condition": str, "year": int, "studies": int}, pk=("condition", "year"))
+    db["latest_evidence"].create(
+        {"condition": str, "design": str, "rank": int, "pmid": int, "title": str, "year": int,
+         "journal": str, "correction_status": str},
+        pk=("condition", "design", "rank"))
+
+
 def open_db(path, create: bool = True) -> Database:
     """Open (and bring up to date) a kaplit database.
 

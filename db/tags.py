@@ -1,7 +1,9 @@
-"""Tagging stored articles: `tags` keeps every tag with its evidence, `study_tags` one row per
-article with the gold-style labels for browsing (JSON arrays where an article can have several).
+"""Tagging stored articles: `tags` keeps every tag with its evidence, `studies` one row per
+article with the gold-style labels and the article columns clinicians browse by (JSON arrays
+where an article can have several values).
 
-Each batch is replaced whole in one transaction, so a re-tag never leaves stale tags behind.
+Each batch is replaced whole in one transaction, so a re-tag never leaves stale tags behind;
+the landing page's summary tables are rebuilt after every re-tag that changed anything.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from datetime import datetime, timezone
 
 from sqlite_utils import Database
 
+from db.schema import STUDY_COLUMNS
+from db.summaries import refresh_summaries
 from pipeline.tagger import Tagger
 
 BATCH = 1000
@@ -29,15 +33,18 @@ def retag(db: Database, everything: bool = False, on_progress=None) -> int:
     stale = "" if everything else (
         "WHERE s.pmid IS NULL OR s.tagger_version != :version OR s.tagged_at < a.ingested_at")
     pmids = [r[0] for r in db.execute(
-        f"SELECT a.pmid FROM articles a LEFT JOIN study_tags s ON s.pmid = a.pmid {stale} ORDER BY a.pmid",
+        f"SELECT a.pmid FROM articles a LEFT JOIN studies s ON s.pmid = a.pmid {stale} ORDER BY a.pmid",
         {"version": tagger.version})]
     with db.atomic():  # tags of articles that no longer exist
         db.execute("DELETE FROM tags WHERE pmid NOT IN (SELECT pmid FROM articles)")
-        db.execute("DELETE FROM study_tags WHERE pmid NOT IN (SELECT pmid FROM articles)")
+        gone = db.execute("DELETE FROM studies WHERE pmid NOT IN (SELECT pmid FROM articles)").rowcount
     for start in range(0, len(pmids), BATCH):
         _tag_batch(db, tagger, pmids[start:start + BATCH])
         if on_progress:
             on_progress(min(start + BATCH, len(pmids)), len(pmids))
+    if pmids or gone or not db["evidence_map"].count:
+        with db.atomic():
+            refresh_summaries(db)
     return len(pmids)
 
 
@@ -47,26 +54,31 @@ def _tag_batch(db: Database, tagger: Tagger, pmids: list[int]):
     for pmid, name in db.execute(f"SELECT pmid, name FROM publication_types WHERE pmid IN ({marks})", pmids):
         types.setdefault(pmid, []).append(name)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tag_rows, summary_rows = [], []
-    for pmid, title, abstract in db.execute(
-            f"SELECT pmid, title, abstract FROM articles WHERE pmid IN ({marks})", pmids).fetchall():
+    tag_rows, study_rows = [], []
+    for pmid, title, abstract, *article in db.execute(
+            f"SELECT pmid, title, abstract, year, pub_date, journal, is_retracted, correction_status "
+            f"FROM articles WHERE pmid IN ({marks})", pmids).fetchall():
         tags, labels = tag_record(tagger, title, abstract, types.get(pmid, ()))
         tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version)
                      for t in tags]
-        summary_rows.append(_summary(pmid, tags, labels, tagger.version, stamp))
+        study_rows.append(_study(pmid, title, article, tags, labels, tagger.version, stamp))
     with db.atomic():
         db.execute(f"DELETE FROM tags WHERE pmid IN ({marks})", pmids)
-        db.execute(f"DELETE FROM study_tags WHERE pmid IN ({marks})", pmids)
+        db.execute(f"DELETE FROM studies WHERE pmid IN ({marks})", pmids)
         db.conn.executemany(f"INSERT INTO tags ({', '.join(f'[{f}]' for f in TAG_FIELDS)}) "
                             f"VALUES ({', '.join('?' * len(TAG_FIELDS))})", tag_rows)
-        db.conn.executemany(f"INSERT INTO study_tags VALUES ({', '.join('?' * 13)})", summary_rows)
+        db.conn.executemany(f"INSERT INTO studies ({', '.join(STUDY_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(STUDY_COLUMNS))})", study_rows)
 
 
-def _summary(pmid, tags, labels, version, stamp) -> tuple:
+def _study(pmid, title, article, tags, labels, version, stamp) -> tuple:
+    """One `studies` row, in STUDY_COLUMNS order."""
+    year, pub_date, journal, is_retracted, correction_status = article
     level = next((int(t.value) for t in tags if t.facet == "evidence_level"), None)
     kap = int(any(t.facet == "kap" for t in tags))
     as_json = lambda task: json.dumps(labels[task], ensure_ascii=False)  # noqa: E731
-    return (pmid, as_json("condition"), (labels["study_type"] or [None])[0], level, as_json("application_form"),
-            as_json("substances"), kap, as_json("age_of_participants"),
-            (labels["clinical_trial_phase"] or [None])[0], as_json("study_control"),
-            (labels["number_of_participants"] or [None])[0], version, stamp)
+    first = lambda task: (labels[task] or [None])[0]  # noqa: E731
+    return (pmid, title, year, pub_date, journal, first("study_type"), level, as_json("condition"),
+            as_json("application_form"), as_json("substances"), kap, as_json("age_of_participants"),
+            first("clinical_trial_phase"), as_json("study_control"), first("number_of_participants"),
+            is_retracted, correction_status, version, stamp)

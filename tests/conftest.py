@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
 
 from db.ingest import ingest_paths
 from db.schema import open_db
+from db.tags import retag
+from web.app import make_datasette
 from kaplit.config import shared_dir, snapshot_dir
 from pipeline.sources import discover
 
@@ -36,6 +40,37 @@ def snapshot_db(tmp_path_factory, shared) -> Path:
     assert report.ok, report.failures
     db.close()
     return path
+
+
+HAND_WRITTEN_SITE = Path(__file__).parent / "fixtures" / "hand_written_site.xml"
+
+
+@pytest.fixture(scope="session")
+def site_db(tmp_path_factory, snapshot_db, efetch_dir) -> Path:
+    """What the site serves in tests: the snapshot, every real efetch record (structured
+    abstracts, markup, trial registrations, errata) and one hand-written retracted record with
+    hostile markup, all tagged."""
+    path = tmp_path_factory.mktemp("site") / "kaplit.db"
+    shutil.copy(snapshot_db, path)
+    db = open_db(path)
+    report = ingest_paths(db, discover([efetch_dir, HAND_WRITTEN_SITE]), source="test", version="test")
+    assert report.ok, report.failures
+    retag(db)
+    db.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def site(site_db):
+    """GET (or any method) on the served site through Datasette's test client."""
+    ds = make_datasette(site_db)
+
+    def fetch(path, method="get", **kwargs):
+        return asyncio.run(getattr(ds.client, method)(path, **kwargs))
+
+    fetch.ds = ds
+    fetch.db_path = site_db
+    return fetch
 
 
 def count(db, sql, params=()):

@@ -124,7 +124,7 @@ def test_retag_leaves_no_stale_tags(tmp_path, snapshot_db):
         db.execute("delete from articles where pmid = ?", [gone])
     assert retag(db, everything=True) == 2497
     assert db.execute("select count(*) from tags where pmid = ?", [gone]).fetchone()[0] == 0
-    assert db.execute("select count(*) from study_tags").fetchone()[0] == 2497
+    assert db.execute("select count(*) from studies").fetchone()[0] == 2497
     second = db.execute("select count(*) from tags").fetchone()[0]
     assert retag(db, everything=True) == 2497
     assert db.execute("select count(*) from tags").fetchone()[0] == second < first

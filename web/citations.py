@@ -7,7 +7,7 @@ import re
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 ARTICLE_SQL = """
     select pmid, record_type, title, journal, journal_iso, year, pub_date, volume, issue, pages, doi,
-           pmcid, abstract, book_title, publisher, keywords_text
+           pmcid, abstract, book_title, publisher, keywords_text, entrez_date, ingested_at
     from articles where pmid in ({marks})
 """
 AUTHOR_SQL = """

@@ -1,0 +1,231 @@
+"""The clinician-facing pages (landing, article, feeds) and the site's refusal to write, through
+Datasette's test client on real records plus one hand-written hostile record."""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+import lxml.html
+import pytest
+
+PTSD = "Post-traumatic stress disorder (PTSD)"
+RCT = "Randomized-controlled trial (RCT)"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture(scope="module")
+def sql(site):
+    conn = sqlite3.connect(site.db_path)
+
+    def query(statement, params=()):
+        return conn.execute(statement, params).fetchall()
+
+    return query
+
+
+def page(site, path):
+    response = site(path)
+    assert response.status_code == 200, (path, response.text[:500])
+    return lxml.html.fromstring(response.text)
+
+
+def evidence_map(tree) -> dict[tuple[str, str], tuple[int, str]]:
+    """{(condition, design heading): (count, link)} from the landing page's table."""
+    table = tree.cssselect("table.evidence-map")[0]
+    headings = [th.text_content().strip() for th in table.cssselect("thead th")][1:]
+    cells = {}
+    for row in table.cssselect("tbody tr"):
+        condition = row.cssselect("th")[0].text_content().strip()
+        for heading, td in zip(headings, row.cssselect("td")):
+            link = td.cssselect("a")
+            cells[condition, heading] = (int(td.text_content().replace(",", "")) if link else 0,
+                                         link[0].get("href") if link else None)
+    return cells
+
+
+def test_landing_evidence_map_counts_match_the_studies(site, sql):
+    cells = evidence_map(page(site, "/"))
+    for design, heading in (("Randomized-controlled trial (RCT)", "RCTs"),
+                            ("Systematic review/meta-analysis", "Reviews & meta-analyses")):
+        assert cells["All studies", heading][0] == sql("select count(*) from studies where design = ?", [design])[0][0]
+        assert cells["Depression", heading][0] == sql(
+            "select count(*) from studies s where design = ? and exists "
+            "(select 1 from json_each(s.conditions) where value = 'Depression')", [design])[0][0]
+    assert sum(n for (c, _), (n, _) in cells.items() if c == "All studies") == sql(
+        "select count(*) from studies where design is not null")[0][0]
+
+
+def test_rcts_for_ptsd_in_two_clicks(site):
+    """Landing page → the PTSD × RCT cell → an article page."""
+    count, link = evidence_map(page(site, "/"))[PTSD, "RCTs"]
+    assert count >= 20
+    listing = site(link.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_shape=objects&_size=max").json()
+    assert listing["filtered_table_rows_count"] == count
+    assert all(PTSD in r["conditions"] and r["design"] == RCT for r in listing["rows"])
+    dates = [r["pub_date"] or "" for r in listing["rows"]]
+    assert dates == sorted(dates, reverse=True)
+    titles = page(site, link).cssselect("td.col-title a")
+    assert titles and titles[0].get("href").startswith("/article/")
+    article = page(site, titles[0].get("href"))
+    assert PTSD in article.cssselect("section.study-tags")[0].text_content()
+
+
+def test_landing_lists_newest_reviews_and_trials_chart_and_provenance(site, sql):
+    tree = page(site, "/")
+    blocks = {b.cssselect("h3")[0].text.strip(): b for b in tree.cssselect("section.latest")}
+    newest = sql("select s.pmid from studies s, json_each(s.conditions) c where c.value = 'Depression' "
+                 "and s.design = ? order by s.pub_date desc, s.pmid desc limit 3", [RCT])
+    rct_list = blocks["Depression"].cssselect("ol")[1]
+    assert [a.get("href") for a in rct_list.cssselect("a")] == [f"/article/{p}" for (p,) in newest]
+    lines = [p.cssselect("title")[0].text for p in tree.cssselect("svg.year-chart polyline")]
+    biggest = sql("select condition from evidence_map where condition != 'All studies' "
+                  "group by condition order by sum(studies) desc, condition limit 6")
+    assert lines == [c for (c,) in biggest]
+    provenance = tree.cssselect("p.provenance")[0].text_content()
+    assert f"{sql('select count(*) from studies')[0][0]:,} studies" in provenance
+    assert "rules-" in provenance
+    assert tree.cssselect("form.kaplit-search input[name=q]")
+
+
+def test_search_box_submits_to_ranked_full_text_search(site):
+    form = page(site, "/").cssselect("form.kaplit-search")[0]
+    results = page(site, form.get("action") + "?q=esketamine")
+    titles = [a.text_content().lower() for a in results.cssselect("td.col-title a")]
+    assert len(titles) > 20 and "esketamine" in titles[0]
+
+
+def test_article_page_structured_abstract_with_markup_links_and_evidence(site, sql):
+    pmid = 27797938  # biopython/pubmed4.xml: four labelled sections, <i>TERT</i>, PMC full text
+    tree = page(site, f"/article/{pmid}")
+    labels = [s.text_content() for s in tree.cssselect("section.abstract .section-label")]
+    assert labels == [r[0] for r in sql("select label from abstract_sections where pmid = ? order by position", [pmid])]
+    assert tree.cssselect("h1.article-title i")[0].text_content() == "TERT"
+    links = {a.get("href") for a in tree.cssselect("ul.links a")}
+    assert {f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/", "https://doi.org/10.1136/gutjnl-2016-312510",
+            "https://pmc.ncbi.nlm.nih.gov/articles/PMC5442267/"} <= links
+    marked = [m.text_content() for m in tree.cssselect("mark")]
+    evidence = sql("select matched from tags where pmid = ? and start is not null", [pmid])
+    assert evidence and all(any(word in m for m in marked) for (word,) in evidence)
+
+
+def test_every_tag_with_offsets_is_highlighted_on_its_article_page(site, sql):
+    pmids = [p for (p,) in sql("select distinct pmid from tags where source = 'abstract' order by pmid limit 40")]
+    for pmid in pmids:
+        tree = page(site, f"/article/{pmid}")
+        marks = [(m.get("title"), m.text_content()) for m in tree.cssselect("mark")]
+        for facet, value, matched in sql("select facet, value, matched from tags where pmid = ? "
+                                         "and source in ('title', 'abstract')", [pmid]):
+            assert any(f"{facet}: {value}" in title and matched in text for title, text in marks), (pmid, matched)
+
+
+def test_article_page_links_registered_trials(site, sql):
+    pmid, accession = sql("select pmid, accession from trial_registrations "
+                          "where databank = 'ClinicalTrials.gov' order by pmid limit 1")[0]
+    hrefs = [a.get("href") for a in page(site, f"/article/{pmid}").cssselect("ul.links a")]
+    assert f"https://clinicaltrials.gov/study/{accession}" in hrefs
+
+
+def test_retracted_article_has_a_banner_and_a_badge(site):
+    tree = page(site, "/article/990000101")  # hand-written fixture
+    banner = tree.cssselect("div.banner-danger")[0].text_content()
+    assert "retracted" in banner and "Hand-written J. 2026" in banner
+    listing = site("/kaplit/studies.json?is_retracted=1&_shape=array").json()
+    assert [r["pmid"] for r in listing] == [990000101]
+    assert page(site, "/article/27797938").cssselect("div.banner") == []
+
+
+def _inert(html: str):
+    lowered = html.lower()
+    for hostile in ("<script>alert", "onclick", "onerror", "onmouseover", "javascript:", "<img"):
+        assert hostile not in lowered, hostile
+
+
+def test_hostile_markup_in_a_record_renders_inert(site):
+    response = site("/article/990000101")
+    body = response.text.split('<section class="content">')[1]
+    _inert(body)
+    tree = lxml.html.fromstring(response.text)
+    assert "<script>alert('escaped')</script>" in tree.cssselect("section.abstract")[0].text_content()
+    assert tree.cssselect("section.abstract b")[0].attrib == {}
+
+
+def test_hostile_markup_written_straight_into_the_database_renders_inert(site_db, tmp_path):
+    """The site does not trust the file it serves: markup that no parser produced is cleaned too."""
+    import asyncio
+    import shutil
+
+    from web.app import make_datasette
+
+    tampered = tmp_path / "kaplit.db"
+    shutil.copy(site_db, tampered)
+    with sqlite3.connect(tampered) as conn:
+        conn.execute("update articles set title_html = ? where pmid = 27797938",
+                     ["<script>alert(1)</script><i onclick=\"alert(2)\">TERT</i><img src=x onerror=alert(3)>"])
+        conn.execute("update abstract_sections set html = '<b onmouseover=alert(4)>x</b>' || html "
+                     "where pmid = 27797938")
+    response = asyncio.run(make_datasette(tampered).client.get("/article/27797938"))
+    assert response.status_code == 200
+    _inert(response.text.split('<section class="content">')[1])
+
+
+def test_unknown_article_is_a_404(site):
+    response = site("/article/999999999")
+    assert response.status_code == 404 and "999999999" in response.text
+
+
+def test_studies_table_facets_for_clinicians(site):
+    data = site("/kaplit/studies.json?_size=5").json()
+    assert {"conditions", "design", "routes", "substances", "kap", "year", "journal", "is_retracted"} <= set(
+        data["facet_results"])
+    conditions = {v["value"] for v in data["facet_results"]["conditions"]["results"]}
+    assert {"Depression", PTSD} <= conditions
+
+
+def test_atom_feed_follows_a_condition(site):
+    query = urllib.parse.urlencode({"condition": "Depression"})
+    rows = site(f"/kaplit/new_for_condition.json?{query}&_shape=array").json()
+    response = site(f"/kaplit/new_for_condition.atom?{query}")
+    assert response.status_code == 200 and "atom+xml" in response.headers["content-type"]
+    feed = ET.fromstring(response.content)
+    entries = feed.findall(f"{ATOM}entry")
+    assert len(entries) == len(rows) == 100
+    assert [e.find(f"{ATOM}id").text for e in entries] == [
+        f"https://pubmed.ncbi.nlm.nih.gov/{r['pmid']}/" for r in rows]
+    assert entries[0].find(f"{ATOM}link").get("href").endswith(f"/article/{rows[0]['pmid']}")
+    assert "Depression" in feed.find(f"{ATOM}title").text
+
+
+def test_atom_feed_of_a_condition_without_records_is_empty_not_an_error(site):
+    response = site("/kaplit/new_for_condition.atom?condition=Nothing+like+this")
+    assert response.status_code == 200
+    assert ET.fromstring(response.content).findall(f"{ATOM}entry") == []
+
+
+@pytest.mark.parametrize("method, path, data", [
+    ("post", "/kaplit", {"sql": "delete from articles"}),
+    ("post", "/kaplit/search", {"q": "x"}),
+    ("post", "/kaplit/articles", {"title": "x"}),
+    ("post", "/kaplit/articles/-/insert", {"row": {"pmid": 1}}),
+    ("post", "/kaplit/articles/27797938/-/delete", {}),
+    ("put", "/kaplit/articles", {}),
+    ("delete", "/kaplit/articles/27797938", None),
+])
+def test_write_attempts_are_refused(site, sql, method, path, data):
+    before = sql("select count(*), total(length(title)) from articles")
+    kwargs = {"json": data} if method in ("post", "put") else {}
+    response = site(path, method=method, **kwargs)
+    assert 400 <= response.status_code < 500
+    assert sql("select count(*), total(length(title)) from articles") == before
+
+
+@pytest.mark.parametrize("statement", [
+    "delete from articles", "update articles set title = 'x'", "drop table articles",
+    "insert into articles (pmid) values (1)", "pragma writable_schema = 1",
+])
+def test_sql_that_writes_is_refused(site, sql, statement):
+    before = sql("select count(*) from articles")
+    response = site("/kaplit.json?" + urllib.parse.urlencode({"sql": statement}))
+    assert response.status_code in (400, 403)
+    assert sql("select count(*) from articles") == before

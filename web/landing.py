@@ -1,0 +1,98 @@
+"""The landing page's data: evidence map, newest strong evidence, yearly chart, provenance.
+
+Everything comes from the small summary tables that `kaplit retag` rebuilds (db/summaries.py),
+so the page costs a handful of indexed reads whatever the size of the database.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from db.summaries import ALL_STUDIES, LATEST_DESIGNS
+from pipeline.taxonomy import EVIDENCE_LEVEL
+from web.charts import year_chart
+
+# Columns of the evidence map, strongest evidence first, with the short headings shown.
+DESIGNS = {
+    "Systematic review/meta-analysis": "Reviews & meta-analyses",
+    "Randomized-controlled trial (RCT)": "RCTs",
+    "Cohort study": "Cohort",
+    "Real-world study": "Real-world",
+    "Case series": "Case series",
+    "Qualitative Study": "Qualitative",
+    "Case report": "Case reports",
+    "Study protocol": "Protocols",
+    "Other": "Other",
+}
+assert set(DESIGNS) == set(EVIDENCE_LEVEL)
+CHART_CONDITIONS = 6
+
+
+def studies_url(datasette, database: str, condition: str | None = None, design: str | None = None) -> str:
+    """The studies table filtered to one cell of the evidence map, newest first."""
+    params = {}
+    if condition and condition != ALL_STUDIES:
+        params["conditions__arraycontains"] = condition
+    if design:
+        params["design"] = design
+    params["_sort_desc"] = "pub_date"
+    return datasette.urls.table(database, "studies") + "?" + urlencode(params)
+
+
+async def landing_context(datasette, database) -> dict:
+    db = datasette.get_database(database)
+    cells = {(r["condition"], r["design"]): r["studies"]
+             for r in (await db.execute("select condition, design, studies from evidence_map")).rows}
+    totals: dict[str, int] = {}
+    for (condition, _), n in cells.items():
+        totals[condition] = totals.get(condition, 0) + n
+    conditions = sorted(totals, key=lambda c: (c != ALL_STUDIES, -totals[c], c))
+    return {
+        "designs": DESIGNS,
+        "evidence_map": [
+            {"condition": c, "url": studies_url(datasette, database, c),
+             "cells": [{"count": cells.get((c, d), 0), "url": studies_url(datasette, database, c, d)}
+                       for d in DESIGNS]}
+            for c in conditions],
+        "latest": await _latest(datasette, db, database, conditions),
+        "chart": await _chart(db, conditions),
+        "provenance": await _provenance(db),
+        "search_url": datasette.urls.database(database) + "/search",
+        "studies_url": studies_url(datasette, database),
+        "feed_url": datasette.urls.database(database) + "/new_for_condition.atom",
+        "database": database,
+    }
+
+
+async def _latest(datasette, db, database, conditions) -> list[dict]:
+    rows = (await db.execute(
+        "select * from latest_evidence where rank <= 3 order by condition, design, rank")).rows
+    by_condition: dict[str, dict[str, list]] = {}
+    for row in rows:
+        by_condition.setdefault(row["condition"], {}).setdefault(row["design"], []).append(dict(row))
+    return [{"condition": c,
+             "designs": [{"design": DESIGNS[d], "url": studies_url(datasette, database, c, d),
+                          "studies": by_condition[c].get(d, [])} for d in LATEST_DESIGNS]}
+            for c in conditions if c in by_condition]
+
+
+async def _chart(db, conditions):
+    shown = [c for c in conditions if c != ALL_STUDIES][:CHART_CONDITIONS]
+    series: dict[str, dict[int, int]] = {c: {} for c in shown}
+    marks = ",".join("?" * len(shown))
+    for row in (await db.execute(
+            f"select condition, year, studies from condition_years where condition in ({marks})", shown)).rows:
+        series[row["condition"]][row["year"]] = row["studies"]
+    return year_chart(series)
+
+
+async def _provenance(db) -> dict:
+    run = (await db.execute(
+        "select kind, source, query, finished_at from crawl_runs where status != 'failed' "
+        "order by id desc limit 1")).rows
+    versions = (await db.execute("select distinct tagger_version from studies limit 5")).rows
+    return {
+        "records": (await db.execute("select count(*) from studies")).rows[0][0],
+        "run": dict(run[0]) if run else None,
+        "tagger_versions": ", ".join(r[0] for r in versions if r[0]),
+    }

@@ -169,7 +169,7 @@ def m003_studies(db: Database):
     studies = db["studies"].create(
         STUDY_COLUMNS, pk="pmid", foreign_keys=[ForeignKey("studies", "pmid", "articles", "pmid")])
     for column in ("pub_date", "year", "journal", "design", "evidence_level", "kap", "trial_phase",
-                   "participants", "is_retracted"):
+                   "participants", "is_retracted", "tagger_version"):
         studies.create_index([column])
     db["evidence_map"].create({"condition": str, "design": str, "studies": int}, pk=("condition", "design"))
     db["condition_years"].create({"condition": str, "year": int, "studies": int}, pk=("condition", "year"))

@@ -3,6 +3,7 @@ Datasette's test client on real records plus one hand-written hostile record."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -229,3 +230,48 @@ def test_sql_that_writes_is_refused(site, sql, statement):
     response = site("/kaplit.json?" + urllib.parse.urlencode({"sql": statement}))
     assert response.status_code in (400, 403)
     assert sql("select count(*) from articles") == before
+
+
+def test_immutable_pages_are_cached_and_primed_from_the_landing_page(site_db):
+    import asyncio
+
+    from web.app import make_datasette
+    from web.landing import landing_links
+    from web.plugins.cache import cache_for, prime
+
+    ds = make_datasette(site_db)
+
+    async def scenario():
+        await prime(ds)
+        links = await landing_links(ds, "kaplit")
+        status = cache_for(ds).status()
+        link = links[5]
+        reordered = link.split("?")[0] + "?" + "&".join(reversed(link.split("?")[1].split("&")))
+        first, again = await ds.client.get(link), await ds.client.get(reordered)
+        fresh = await make_datasette(site_db).client.get(link)  # same page rendered anew
+        versions = await ds.client.get("/-/versions.json")
+        return links, status, first, again, fresh, versions
+
+    links, status, first, again, fresh, versions = asyncio.run(scenario())
+    assert status["primed"] and status["entries"] >= len(set(links)) + 1 > 50
+    assert first.headers["x-kaplit-cache"] == again.headers["x-kaplit-cache"] == "hit"
+    timing = re.compile(r"took [\d.]+ms")
+    assert first.text == again.text and timing.sub("", first.text) == timing.sub("", fresh.text)
+    assert "x-kaplit-cache" not in versions.headers
+
+
+def test_mutable_databases_are_never_cached(site_db, tmp_path):
+    import asyncio
+    import shutil
+
+    from web.app import make_datasette
+
+    copy = tmp_path / "kaplit.db"
+    shutil.copy(site_db, copy)
+    ds = make_datasette(copy, mutable=True)
+    path = "/kaplit/studies.json?is_retracted=1&_shape=array"
+    assert len(asyncio.run(ds.client.get(path)).json()) == 1
+    with sqlite3.connect(copy) as conn:
+        conn.execute("update studies set is_retracted = 1 where pmid = 27797938")
+    response = asyncio.run(ds.client.get(path))
+    assert "x-kaplit-cache" not in response.headers and len(response.json()) == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from datasette.app import Datasette
@@ -15,6 +18,7 @@ SETTINGS = {
     "max_returned_rows": 2000,
     "default_page_size": 50,
     "facet_time_limit_ms": 500,
+    "suggest_facets": False,
     "allow_download": True,
 }
 
@@ -44,10 +48,22 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
 
 
 def serve(db_path, host: str, port: int, mutable: bool = False):
-    import asyncio
-
     import uvicorn
 
+    from web.plugins.cache import enable_priming
+
     ds = make_datasette(db_path, mutable=mutable)
-    asyncio.run(ds.invoke_startup())
+    enable_priming(ds)
+    threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")
+
+
+def _first_request(host: str, port: int, attempts: int = 100):
+    """Datasette starts its plugins (and kaplit its cache priming) on the first request: make
+    one as soon as the server listens, instead of letting the first visitor wait."""
+    for _ in range(attempts):
+        try:
+            urllib.request.urlopen(f"http://{host}:{port}/-/kaplit-cache.json", timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.1)

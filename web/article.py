@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 
 from pipeline.taxonomy import FACETS
@@ -31,43 +32,50 @@ class Section:
     start: int  # offset of `text` in the article's plain abstract (tag offsets count from there)
 
 
-async def load_article(database, pmid: int) -> dict | None:
-    rows = (await database.execute("select * from articles where pmid = ?", [pmid])).rows
-    if not rows:
+CHILD_QUERIES = {
+    "tags": "select * from tags where pmid = ? order by id",
+    "sections": "select * from abstract_sections where pmid = ? order by position",
+    "notices": f"select * from comments_corrections where pmid = ? and ref_type in "
+               f"({','.join(repr(t) for t in NOTICE_TYPES)}) order by position",
+    "authors": "select au.display_name, au.orcid, aa.affiliations from article_authors aa "
+               "join authors au on au.id = aa.author_id where aa.pmid = ? order by aa.position",
+    "trials": "select * from trial_registrations where pmid = ? order by is_trial_registration desc",
+    "mesh": "select * from mesh_headings where pmid = ? order by position",
+    "publication_types": "select name from publication_types where pmid = ?",
+    "keywords": "select keyword from keywords where pmid = ?",
+    "chemicals": "select name from chemicals where pmid = ? order by position",
+    "grants": "select * from grants where pmid = ? order by position",
+}
+
+
+def _read(conn, pmid: int) -> dict | None:
+    """The article row and its child rows, read in one visit to Datasette's SQL thread."""
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    article = cursor.execute("select * from articles where pmid = ?", [pmid]).fetchone()
+    if article is None:
         return None
-    article = dict(rows[0])
-    child = _child_loader(database, pmid)
-    tags = await child("select * from tags where pmid = ? order by id")
-    sections = _sections(article, await child("select * from abstract_sections where pmid = ? order by position"))
-    notices = await child(f"select * from comments_corrections where pmid = ? and ref_type in "
-                          f"({','.join('?' * len(NOTICE_TYPES))}) order by position", NOTICE_TYPES)
+    found = {name: [dict(r) for r in cursor.execute(sql, [pmid])] for name, sql in CHILD_QUERIES.items()}
+    return {"article": dict(article), **found}
+
+
+async def load_article(database, pmid: int) -> dict | None:
+    found = await database.execute_fn(lambda conn: _read(conn, pmid))
+    if found is None:
+        return None
+    article, tags = found["article"], found["tags"]
+    sections = _sections(article, found.pop("sections"))
     return {
-        "article": article,
+        **found,
         "title": render(article["title"] or "", article["title_html"], _spans(tags, "title", 0, None)),
         "sections": [(s.label, render(s.text, s.html, _spans(tags, "abstract", s.start, len(s.text))))
                      for s in sections],
-        "authors": await child(
-            "select au.display_name, au.orcid, aa.affiliations from article_authors aa "
-            "join authors au on au.id = aa.author_id where aa.pmid = ? order by aa.position"),
         "links": _links(article),
-        "trials": await child("select * from trial_registrations where pmid = ? order by is_trial_registration desc"),
-        "mesh": await child("select * from mesh_headings where pmid = ? order by position"),
-        "publication_types": await child("select name from publication_types where pmid = ?"),
-        "keywords": await child("select keyword from keywords where pmid = ?"),
-        "chemicals": await child("select name from chemicals where pmid = ? order by position"),
-        "grants": await child("select * from grants where pmid = ? order by position"),
-        "notices": notices,
         "banner": BANNERS.get(article["correction_status"]),
         "tags": sorted(tags, key=lambda t: (FACET_ORDER.index(t["facet"]) if t["facet"] in FACET_ORDER
                                             else len(FACET_ORDER), t["source"] == "derived")),
         "facets": FACETS,
     }
-
-
-def _child_loader(database, pmid):
-    async def load(sql, extra=()):
-        return [dict(r) for r in (await database.execute(sql, [pmid, *extra])).rows]
-    return load
 
 
 def _sections(article, rows) -> list[Section]:

@@ -64,6 +64,17 @@ async def landing_context(datasette, database) -> dict:
     }
 
 
+async def landing_links(datasette, database) -> list[str]:
+    """Every studies list the landing page links to."""
+    context = await landing_context(datasette, database)
+    links = [context["studies_url"]]
+    for row in context["evidence_map"]:
+        links += [row["url"], *(cell["url"] for cell in row["cells"] if cell["count"])]
+    for block in context["latest"]:
+        links += [group["url"] for group in block["designs"]]
+    return links
+
+
 async def _latest(datasette, db, database, conditions) -> list[dict]:
     rows = (await db.execute(
         "select * from latest_evidence where rank <= 3 order by condition, design, rank")).rows

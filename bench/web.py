@@ -1,0 +1,192 @@
+"""Web benchmark: the served site under a bounded loopback load at 100,000 records.
+
+    python bench/web.py [--records 100000] [--requests 1500] [--clients 4] [--scratch DIR]
+
+Builds (once; reused from --scratch) a database of the real snapshot records replicated with
+fresh PMIDs and publication years spread over 1960-2026, ingested and tagged by `kaplit`, serves
+it with `kaplit serve` on 127.0.0.1, then sends a fixed, seeded list of requests from a few
+concurrent keep-alive clients: landing page, facet pages (evidence-map cells of the studies
+table), ranked full-text search, article pages, and `/-/versions.json` as the baseline, all
+interleaved. The server primes its response cache with the landing page's links first (its
+readiness check, /-/kaplit-cache.json); `--cache-mb 0` measures every page rendered cold.
+Prints p50/p95 per page type and each p95 divided by the p95 of /-/versions.json measured in
+the same run. Target: every ratio <= 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import json
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import FIRST_PMID, write_corpus  # noqa: E402
+
+SEARCH_TERMS = ["ketamine", "esketamine depression", "psilocybin", '"treatment-resistant"', "suicidal ideation",
+                "MDMA PTSD", "anxiety", "alcohol", "pain", "intranasal", "placebo", "LSD", "ayahuasca",
+                "psychotherapy", "adolescents", "cognitive", "anesthesia", "opioid", "bipolar", "dementia"]
+WEIGHTS = {"versions": 0.2, "landing": 0.15, "facet": 0.25, "search": 0.2, "article": 0.2}
+
+
+def build(scratch: Path, records: int) -> Path:
+    db = scratch / "kaplit.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            if conn.execute("select count(*) from studies").fetchone()[0] == records:
+                print(f"reusing {db} ({records:,} records)")
+                return db
+        db.unlink()
+    corpus = write_corpus(scratch / f"web-{records}.xml.gz", records, folders=("snapshot",), years=(1960, 2026))
+    for command in (["ingest", str(corpus)], ["retag"]):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kaplit", *command, "--db", str(db)], check=True,
+                       stdout=subprocess.DEVNULL)
+        print(f"kaplit {command[0]}: {time.perf_counter() - started:.0f} s")
+    return db
+
+
+def request_plan(db: Path, total: int, seed: int = 11) -> list[tuple[str, str]]:
+    """(page type, path) pairs, shuffled with a fixed seed."""
+    rng = random.Random(seed)
+    with sqlite3.connect(db) as conn:
+        cells = conn.execute("select condition, design from evidence_map where studies > 0").fetchall()
+        pmids = [r[0] for r in conn.execute("select pmid from articles where pmid >= ?", [FIRST_PMID])]
+    makers = {
+        "versions": lambda: "/-/versions.json",
+        "landing": lambda: "/",
+        "facet": lambda: _facet_path(*rng.choice(cells)),
+        "search": lambda: "/kaplit/search?" + urllib.parse.urlencode({"q": rng.choice(SEARCH_TERMS)}),
+        "article": lambda: f"/article/{rng.choice(pmids)}",
+    }
+    kinds = [kind for kind, weight in WEIGHTS.items() for _ in range(round(weight * total))]
+    rng.shuffle(kinds)
+    return [(kind, makers[kind]()) for kind in kinds]
+
+
+def _facet_path(condition: str, design: str) -> str:
+    params = {"design": design, "_sort_desc": "pub_date"}
+    if condition != "All studies":
+        params["conditions__arraycontains"] = condition
+    return "/kaplit/studies?" + urllib.parse.urlencode(params)
+
+
+def run_load(port: int, plan, clients: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {kind: [] for kind in WEIGHTS}
+    failures = []
+    lock = threading.Lock()
+
+    def client(share):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for kind, path in share:
+            started = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                timings[kind].append(elapsed)
+                if response.status != 200:
+                    failures.append((response.status, path))
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(plan[i::clients],)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[:3]}")
+    return timings
+
+
+def percentile(values, q):
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def get_json(port: int, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", path)
+    return json.loads(conn.getresponse().read())
+
+
+def wait_until_primed(port: int, limit: float = 900) -> float:
+    """Seconds until the server has rendered the landing page's links (its readiness check)."""
+    started = time.perf_counter()
+    while not get_json(port, "/-/kaplit-cache.json")["primed"]:
+        if time.perf_counter() - started > limit:
+            raise SystemExit("the server did not finish priming its cache")
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
+def serve(db: Path, cache_mb: int | None) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **({"KAPLIT_CACHE_MB": str(cache_mb)} if cache_mb is not None else {})}
+    server = subprocess.Popen([sys.executable, "-m", "kaplit", "serve", "--db", str(db), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    for _ in range(150):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/-/versions.json")
+            conn.getresponse().read()
+            return server, port
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("kaplit serve did not start")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--cache-mb", type=int, default=None,
+                        help="the server's response cache size (0: every page rendered cold)")
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "kaplit-bench-web")
+    args = parser.parse_args()
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    db = build(args.scratch, args.records)
+    plan = request_plan(db, args.requests)
+    server, port = serve(db, args.cache_mb)
+    try:
+        primed_in = wait_until_primed(port)
+        run_load(port, plan[: len(plan) // 10], args.clients)  # warm-up: the OS page cache
+        started = time.perf_counter()
+        timings = run_load(port, plan, args.clients)
+        wall = time.perf_counter() - started
+        cache = get_json(port, "/-/kaplit-cache.json")
+    finally:
+        server.terminate()
+        server.wait(10)
+    baseline = percentile(timings["versions"], 95)
+    print(f"\ncache primed {primed_in:.1f} s after start: {cache['entries']} pages, {cache['bytes'] / 2**20:.1f} MB; "
+          f"{cache['hits']} hits, {cache['misses']} misses over the whole run")
+    print(f"{len(plan)} requests from {args.clients} clients in {wall:.1f} s on {args.records:,} records")
+    print(f"{'page':<10}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p95 / versions p95':>22}")
+    worst = 0.0
+    for kind, values in timings.items():
+        p50, p95 = percentile(values, 50) * 1000, percentile(values, 95) * 1000
+        ratio = p95 / (baseline * 1000)
+        worst = max(worst, ratio if kind != "versions" else 0)
+        print(f"{kind:<10}{len(values):>6}{p50:>10.1f}{p95:>10.1f}{ratio:>22.2f}")
+    print(f"\nworst ratio {worst:.2f} (target <= 3): {'met' if worst <= 3 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,8 +19,10 @@ from kaplit.config import shared_dir
 FIRST_PMID = 900_000_000
 
 
-def write_corpus(path: Path, count: int, folders=("efetch",), years=None, seed=7) -> Path:
-    """Write `count` records to `path` (gzipped if it ends in .gz) as one PubmedArticleSet."""
+def write_corpus(path: Path, count: int, folders=("efetch",), years=None, seed=7,
+                 first_pmid: int = FIRST_PMID) -> Path:
+    """Write `count` records to `path` (gzipped if it ends in .gz) as one PubmedArticleSet,
+    with PMIDs first_pmid, first_pmid + 1, ..."""
     templates = [etree.fromstring(record) for folder in folders
                  for record in real_records(shared_dir() / "pubmed" / folder)]
     rng = random.Random(seed)
@@ -29,7 +31,7 @@ def write_corpus(path: Path, count: int, folders=("efetch",), years=None, seed=7
         out.write(b'<?xml version="1.0" ?>\n<PubmedArticleSet>\n')
         for index in range(count):
             record = templates[index % len(templates)]
-            record.find("MedlineCitation/PMID").text = str(FIRST_PMID + index)
+            record.find("MedlineCitation/PMID").text = str(first_pmid + index)
             if years:
                 _set_year(record, rng.randint(*years))
             out.write(etree.tostring(record) + b"\n")

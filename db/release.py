@@ -19,6 +19,7 @@ def check(path) -> list[str]:
     if not path.is_file():
         return [f"{path}: no such file"]
     try:
+        _recover_interrupted_write(path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
@@ -36,6 +37,14 @@ def check(path) -> list[str]:
             conn.close()
     except sqlite3.DatabaseError as error:
         return [f"{path}: not a readable SQLite database ({error})"]
+
+
+def _recover_interrupted_write(path: Path):
+    """A write cut short (killed process, full disk) leaves a hot journal beside the file; the
+    next read-write open rolls it back, as SQLite promises. The read-only check below cannot."""
+    journal = path.with_name(path.name + "-journal")
+    if journal.exists() and journal.stat().st_size:
+        sqlite3.connect(path).execute("PRAGMA schema_version").fetchone()
 
 
 def _check_fts(path) -> list[str]:

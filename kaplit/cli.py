@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import click
 from kaplit import __version__
 from kaplit.config import DEFAULT_DB, snapshot_dir
 
-DB_OPTION = click.option(
+_DB_OPTION = click.option(
     "--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
     help="SQLite database file (created if missing).",
 )
@@ -19,6 +21,29 @@ DB_OPTION = click.option(
 def fail(message: str, code: int = 1):
     click.secho(f"Error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+def DB_OPTION(command):
+    """The --db option, and a clear message instead of a traceback when SQLite fails on it.
+    Every write is a transaction, so what was committed before the failure is still there."""
+    @functools.wraps(command)
+    def run(*args, db_path, **kwargs):
+        try:
+            return command(*args, db_path=db_path, **kwargs)
+        except sqlite3.DatabaseError as error:
+            fail(database_failure(db_path, error))
+
+    return _DB_OPTION(run)
+
+
+def database_failure(db_path, error: sqlite3.DatabaseError) -> str:
+    text = str(error)
+    if "full" in text:
+        return (f"{db_path}: the disk is full ({text}). The unfinished transaction was rolled back; "
+                f"everything committed before it is intact. Free some space and run the command again.")
+    if "malformed" in text or "not a database" in text:
+        return f"{db_path}: the database file is damaged ({text}); `kaplit check --db {db_path}` says more."
+    return f"{db_path}: SQLite error: {text}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,7 +72,8 @@ def ingest(paths, db_path, strict, workers):
 
     Each file is written in one transaction: a broken file is reported and nothing from it is
     kept, while the other files still load. Records already stored are left alone unless the
-    file holds a newer revision. Exits 1 if any file was rejected.
+    file holds a newer revision. A record that cannot be used (no PMID, an implausible abstract,
+    markup nested hundreds deep) is skipped and named. Exits 1 if any file or record was rejected.
     """
     from db.schema import open_db
     from pipeline.sources import SourceError, discover
@@ -63,7 +89,7 @@ def ingest(paths, db_path, strict, workers):
     _print_ingest_summary(report, db_path)
     _retag(db)
     db.close()
-    if not report.ok:
+    if not report.ok or report.counts.rejected:
         sys.exit(1)
 
 
@@ -125,7 +151,7 @@ def build(db_path, snapshot, offline, eutils_url):
     _print_ingest_summary(report, db_path)
     _retag(db)
     db.close()
-    if not report.ok:
+    if not report.ok or report.counts.rejected:
         sys.exit(1)
 
 

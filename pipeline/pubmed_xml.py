@@ -53,6 +53,9 @@ def parse_chunk(chunk: chunks.Chunk):
             yield _parse(elem)
         except RecordError as error:
             yield Rejected(f"line {chunk.line_base() + elem.sourceline - 1}: {error}")
+        except RecursionError:
+            yield Rejected(f"line {chunk.line_base() + elem.sourceline - 1}: {elem.tag} has markup "
+                           f"nested too deeply to read (hundreds of levels)")
 
 
 def _without_reference_lists(data: bytes) -> bytes:
@@ -250,8 +253,10 @@ def _pub_date(date: Kids):
     year = date.text("Year")
     if not year:
         return None, None, None
-    found_year, iso = iso_date(year, date.text("Month") or date.text("Season"), date.text("Day"))
-    return found_year, iso, None
+    parts = (year, date.text("Month") or date.text("Season"), date.text("Day"))
+    found_year, iso = iso_date(*parts)
+    # an impossible date is not stored as one, but its text is kept rather than lost
+    return found_year, iso, None if found_year else " ".join(p for p in parts if p)
 
 
 def _ymd(elem) -> str | None:

@@ -51,6 +51,9 @@ class Article:
         """Fill the columns derived from the child rows, then the content hash."""
         row = self.article
         row["abstract"] = self._plain_abstract()
+        if row["abstract"] and len(row["abstract"]) > MAX_ABSTRACT_CHARS:
+            raise RecordError(f"PMID {self.pmid}: abstract of {len(row['abstract']):,} characters is not plausible "
+                              f"(the limit is {MAX_ABSTRACT_CHARS:,}; PubMed's longest are a few thousand)")
         self._add_trials_named_in_abstract()
         types = {p["name"] for p in self.publication_types}
         ref_types = {c["ref_type"] for c in self.comments_corrections}
@@ -98,6 +101,11 @@ class Article:
 @dataclass(slots=True)
 class Deletion:
     pmids: list[int]
+
+
+# Far above any real abstract (PubMed's longest run to a few thousand characters): a record past
+# it is a corrupt or hostile file, and would bloat every page and the full-text index.
+MAX_ABSTRACT_CHARS = 200_000
 
 
 class RecordError(ValueError):

@@ -91,7 +91,10 @@ def open_source(path: Path, on_read=None):
 
 
 def _sniff(stream, path) -> str:
-    head = stream.peek(4096)[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = stream.peek(4096)[:4096]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SourceError(path, "UTF-16 text: PubMed XML and MEDLINE files are UTF-8 (convert it first)")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise SourceError(path, "empty file")
     if head.startswith(b"<"):

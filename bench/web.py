@@ -67,7 +67,7 @@ def request_plan(db: Path, total: int, seed: int = 11) -> list[tuple[str, str]]:
     makers = {
         "versions": lambda: "/-/versions.json",
         "landing": lambda: "/",
-        "facet": lambda: _facet_path(*rng.choice(cells)),
+        "facet": lambda: facet_path(*rng.choice(cells)),
         "search": lambda: "/kaplit/search?" + urllib.parse.urlencode({"q": rng.choice(SEARCH_TERMS)}),
         "article": lambda: f"/article/{rng.choice(pmids)}",
     }
@@ -76,7 +76,7 @@ def request_plan(db: Path, total: int, seed: int = 11) -> list[tuple[str, str]]:
     return [(kind, makers[kind]()) for kind in kinds]
 
 
-def _facet_path(condition: str, design: str) -> str:
+def facet_path(condition: str, design: str) -> str:
     params = {"design": design, "_sort_desc": "pub_date"}
     if condition != "All studies":
         params["conditions__arraycontains"] = condition

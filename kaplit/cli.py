@@ -63,10 +63,12 @@ def cli():
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @DB_OPTION
 @click.option("--strict", is_flag=True, help="Reject a whole file if any record in it is unusable.")
+@click.option("--no-tag", is_flag=True,
+              help="Do not tag the new articles now (bulk loads: run `kaplit retag` afterwards).")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="Parser processes (0: parse in this process) [default: one per core for inputs "
                    "over 16 MB, else 0].")
-def ingest(paths, db_path, strict, workers):
+def ingest(paths, db_path, strict, no_tag, workers):
     """Load PubMed XML (.xml, .xml.gz; efetch, baseline and update files) and MEDLINE
     exports (.nbib, .txt) from PATHS (files or folders) into the database.
 
@@ -87,7 +89,8 @@ def ingest(paths, db_path, strict, workers):
     db = open_db(db_path)
     report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers)
     _print_ingest_summary(report, db_path)
-    _retag(db)
+    if not no_tag:
+        _retag(db)
     db.close()
     if not report.ok or report.counts.rejected:
         sys.exit(1)
@@ -149,7 +152,8 @@ def build(db_path, snapshot, offline, eutils_url):
     db = open_db(db_path)
     report = _run_ingest(db, discover([folder]), source=f"snapshot:{folder}")
     _print_ingest_summary(report, db_path)
-    _retag(db)
+    if not no_tag:
+        _retag(db)
     db.close()
     if not report.ok or report.counts.rejected:
         sys.exit(1)

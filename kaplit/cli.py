@@ -152,8 +152,7 @@ def build(db_path, snapshot, offline, eutils_url):
     db = open_db(db_path)
     report = _run_ingest(db, discover([folder]), source=f"snapshot:{folder}")
     _print_ingest_summary(report, db_path)
-    if not no_tag:
-        _retag(db)
+    _retag(db)
     db.close()
     if not report.ok or report.counts.rejected:
         sys.exit(1)

@@ -8,10 +8,13 @@ nothing.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.taxonomy import GOLD_LABELS
+from pipeline.linear import WEIGHTS
 from pipeline.tagger import Tagger
 
 
@@ -57,3 +60,11 @@ def evaluate_file(path) -> dict:
         weighted, labels = score_task([rows[i]["labels"][task] for i in scored], [predicted[i][task] for i in scored])
         results[task] = (weighted, labels, len(scored))
     return results
+
+
+def trained_on(path) -> bool:
+    """Whether the shipped linear layer was fitted on this very file."""
+    if not WEIGHTS.exists():
+        return False
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return json.loads(WEIGHTS.read_text(encoding="utf-8"))["trained_on"]["sha256"] == digest

@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.linear import WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
 VERSION = "rules-1"
+LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 REVIEW = "Systematic review/meta-analysis"
 
 
@@ -208,9 +210,25 @@ NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, 
 
 
 class Tagger:
-    version = VERSION
+    """Rules first; then, unless `linear` is False, the linear layer (pipeline/linear.py) decides
+    the labels it was trained to decide better, and its tags replace the rules' for those."""
+
+    def __init__(self, linear: bool = True):
+        self.linear = LinearLayer.load() if linear and WEIGHTS.exists() else None
+        self.version = f"{VERSION}+{self.linear.version}" if self.linear else VERSION
+        self.decided = {(TASK_FACET[task], label) for task, labels in (self.linear.decides if self.linear else {}).items()
+                        for label in labels}
 
     def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
+        tags = self.rule_tags(title, abstract, publication_types)
+        if not self.linear:
+            return tags
+        title, abstract = title or "", abstract or ""
+        decisions = self.linear.decide(features(title, abstract, tags, self.rule_labels(tags)),
+                                       {"title": title, "abstract": abstract})
+        return [t for t in tags if (t.facet, t.value) not in self.decided] + [_linear_tag(d) for d in decisions]
+
+    def rule_tags(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags: list[Tag] = []
         texts = [("title", title or "", (title or "").lower()), ("abstract", abstract or "", (abstract or "").lower())]
         for facet, value, pattern, anchors in TEXT_RULES:
@@ -241,7 +259,17 @@ class Tagger:
         return [Tag("participants", value, "abstract", match.group(0), match.start(), match.end(), "participants:count")]
 
     def labels(self, tags: list[Tag]) -> dict[str, list[str]]:
-        """The gold tasks' labels (spelled as in labelsets.json) implied by these tags."""
+        """The gold tasks' labels (spelled as in labelsets.json) implied by these tags: the
+        linear layer's where it decides, the rules' elsewhere."""
+        labels = self.rule_labels(tags)
+        if self.linear:
+            for task, decided in self.linear.decides.items():
+                chosen = [t.value for t in tags if t.facet == TASK_FACET[task] and t.rule.startswith(LINEAR)]
+                labels[task] = merge(labels[task], chosen, decided)
+        return labels
+
+    def rule_labels(self, tags: list[Tag]) -> dict[str, list[str]]:
+        """The gold tasks' labels implied by the rules' tags (with defaults and parent labels)."""
         found = {}
         for tag in tags:
             found.setdefault(tag.facet, [])
@@ -292,6 +320,15 @@ PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)",
                "Other addictions (e.g. smoking)", "Anorexia", "Substance abuse"}
 DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
                    "Qualitative Study", "Cohort study", "Real-world study"]
+
+
+def _linear_tag(decision: Decision) -> Tag:
+    why = ", ".join(f"{feature} {weight:+.2f}" for feature, weight in decision.reasons)
+    rule = f"{LINEAR}{decision.task}:{decision.label} p={decision.probability:.2f}" + (f" ({why})" if why else "")
+    spot = decision.spot
+    if spot is None:
+        return Tag(TASK_FACET[decision.task], decision.label, "derived", rule=rule)
+    return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule)
 
 
 def _near_anchors(pattern, text: str, lowered: str, anchors):

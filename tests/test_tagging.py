@@ -12,16 +12,19 @@ from click.testing import CliRunner
 from db.schema import open_db
 from db.tags import retag
 from kaplit.cli import cli
-from pipeline.evaluate import evaluate_file, score_task
+from pipeline.evaluate import score_task
+from pipeline.linear import WEIGHTS
 from pipeline.record import Article
 from pipeline.sources import discover, read_records
 from pipeline.tagger import Tagger
+from pipeline.train import train
 
-# Weighted F1 on ../shared/gold/dev.jsonl.gz reached by tagger "rules-1"; a change that scores
-# lower fails here. (The targets in issue 4 are higher: this is a floor, not the goal.)
-DEV_FLOOR = {"condition": 0.76, "study_type": 0.66, "application_form": 0.82, "substances": 0.87,
-             "age_of_participants": 0.86, "clinical_trial_phase": 0.65, "study_control": 0.61,
-             "number_of_participants": 0.59}
+# Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
+# (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
+# are higher: this is a floor, not the goal.
+CV_FLOOR = {"condition": 0.88, "study_type": 0.81, "application_form": 0.84, "substances": 0.88,
+            "age_of_participants": 0.89, "clinical_trial_phase": 0.75, "study_control": 0.76,
+            "number_of_participants": 0.66}
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +33,40 @@ def snapshot_records(shared):
             for r in read_records(p) if isinstance(r, Article)}
 
 
-def test_dev_set_weighted_f1_does_not_drop(shared):
-    results = evaluate_file(shared / "gold" / "dev.jsonl.gz")
-    scores = {task: round(weighted.f1, 3) for task, (weighted, _, _) in results.items()}
-    assert all(scores[task] >= floor for task, floor in DEV_FLOOR.items()), scores
+@pytest.fixture(scope="module")
+def retrained(shared):
+    return train(shared / "gold" / "dev.jsonl.gz")
+
+
+def test_cross_validated_f1_does_not_drop_and_beats_the_rules(retrained):
+    scores = retrained["cross_validated_weighted_f1"]
+    assert all(scores[task]["combined"] >= floor for task, floor in CV_FLOOR.items()), scores
+    assert all(s["combined"] > s["rules"] for s in scores.values()), scores
+
+
+def test_shipped_weights_are_reproducible_from_the_gold_file(retrained):
+    shipped = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    assert retrained["decides"] == shipped["decides"]
+    assert retrained["trained_on"] == shipped["trained_on"]
+    for task, labels in shipped["models"].items():
+        for label, model in labels.items():
+            again = retrained["models"][task][label]
+            assert again["weights"].keys() == model["weights"].keys(), (task, label)
+            assert max(abs(again["weights"][f] - w) for f, w in model["weights"].items()) < 1e-3
+            assert abs(again["bias"] - model["bias"]) < 1e-3
+
+
+def test_every_tag_of_the_snapshot_points_at_its_words(snapshot_records):
+    tagger = Tagger()
+    linear = 0
+    for record in snapshot_records.values():
+        texts = {"title": record.article["title"] or "", "abstract": record.article["abstract"] or ""}
+        for tag in tagger.tag(texts["title"], texts["abstract"]):
+            assert tag.rule, tag
+            linear += tag.rule.startswith("linear:")
+            if tag.source in texts and tag.start is not None:
+                assert texts[tag.source][tag.start:tag.end] == tag.matched, (record.pmid, tag)
+    assert linear > len(snapshot_records)  # the layer does decide
 
 
 def test_weighted_f1_follows_scikit_learn():
@@ -72,18 +105,25 @@ def test_meta_analysis_pmid_39790081(snapshot_records):
     assert labels["number_of_participants"] == ["Not applicable"]
 
 
-# Hand-written sentences (not from any record) for negation and mere mentions.
-@pytest.mark.parametrize("abstract, present, absent", [
-    ("Adults with PTSD received ketamine.", {"Post-traumatic stress disorder (PTSD)"}, set()),
-    ("Adults with depression but without PTSD received ketamine.", {"Depression"},
-     {"Post-traumatic stress disorder (PTSD)"}),
-    ("Patients with no history of alcohol use disorder were enrolled.", set(), {"Alcoholism"}),
-    ("Exclusion criteria included anorexia nervosa.", set(), {"Anorexia"}),
+# Hand-written records (not from any real one) for negation and mere mentions. The negated
+# condition stands in the abstract only; the title names what the study is about, as titles do.
+DEPRESSION_TRIAL = "Ketamine infusions for major depression: a randomised trial"
+
+
+@pytest.mark.parametrize("title, abstract, present, absent", [
+    ("Ketamine for veterans with PTSD", "Adults with PTSD received ketamine. PTSD symptoms fell.",
+     {"Post-traumatic stress disorder (PTSD)"}, set()),
+    (DEPRESSION_TRIAL, "Adults with depression but without PTSD received ketamine. Depression scores fell.",
+     {"Depression"}, {"Post-traumatic stress disorder (PTSD)"}),
+    (DEPRESSION_TRIAL, "Patients with depression and no history of alcohol use disorder were enrolled.",
+     {"Depression"}, {"Alcoholism"}),
+    (DEPRESSION_TRIAL, "Exclusion criteria included anorexia nervosa. Depression scores fell.",
+     {"Depression"}, {"Anorexia"}),
 ])
-def test_negated_conditions_are_not_tags(abstract, present, absent):
+def test_negated_conditions_are_not_tags(title, abstract, present, absent):
     tagger = Tagger()
-    conditions = set(tagger.labels(tagger.tag("A ketamine study", abstract))["condition"])
-    assert present <= conditions and not (absent & conditions)
+    conditions = set(tagger.labels(tagger.tag(title, abstract))["condition"])
+    assert present <= conditions and not (absent & conditions), conditions
 
 
 def test_tag_command_writes_labels_spelled_as_the_gold_labelsets(tmp_path, shared):
@@ -101,6 +141,15 @@ def test_tag_command_writes_labels_spelled_as_the_gold_labelsets(tmp_path, share
         for task, labels in line["labels"].items():
             assert set(labels) <= set(allowed[task]["labels"]), (task, labels)
         assert all(t["rule"] for t in line["tags"])
+
+
+def test_eval_command_scores_every_task_and_says_when_the_file_trained_the_layer(shared):
+    result = CliRunner().invoke(cli, ["eval", "--gold", str(shared / "gold" / "dev.jsonl.gz")])
+    assert result.exit_code == 0, result.output
+    assert "trained on" in result.output and "cross-validated" in result.output
+    scores = {line.split()[0]: float(line.split()[2]) for line in result.output.splitlines() if " F1 " in line}
+    assert set(scores) == set(json.loads((shared / "gold" / "labelsets.json").read_text()))
+    assert all(0 < f1 <= 1 for f1 in scores.values())
 
 
 def test_tag_command_names_a_bad_line(tmp_path):

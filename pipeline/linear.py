@@ -50,17 +50,18 @@ class Decision:
     spot: Spot | None
 
 
-def features(title: str, abstract: str, rule_tags, rule_labels: dict) -> dict[str, tuple | None]:
-    """Every feature of a record, with where it first occurs: (source, start, end) for a word,
-    (source, start, end, matched) for a rule hit, None when it has no place."""
-    found: dict[str, tuple | None] = {}
+def features(title: str, abstract: str, rule_tags, rule_labels: dict) -> tuple[dict, dict]:
+    """Every feature of a record, with where it occurs: the source field for a word (located
+    only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
+    it has no place; and per source field, the text and its lower-case form with negated
+    stretches blanked out (where evidence is looked for)."""
+    found: dict[str, str | tuple | None] = {}
+    views = {}
     for prefix, source, text in (("t:", "title", title), ("a:", "abstract", abstract)):
-        lowered = text.lower()
-        if len(lowered) != len(text):  # case folding moved the offsets: the words keep no place
-            found.update(dict.fromkeys(name for name, _, _ in _words(lowered, prefix)))
-            continue
-        for name, start, end in _words(lowered, prefix):
-            found.setdefault(name, (source, start, end))
+        plain, negated = _split_negated(text.lower())
+        views[source] = (text, plain)
+        found.update(dict.fromkeys((prefix + word for word in WORD.findall(plain) if word not in STOPWORDS), source))
+        found.update(dict.fromkeys(("n:" + word for word in WORD.findall(negated) if word not in STOPWORDS), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
         place = (tag.source, tag.start, tag.end, tag.matched) if tag.matched else None
         found.setdefault(f"r:{tag.facet}:{tag.value}", place)
@@ -68,34 +69,57 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict) -> dict[st
     for task, labels in rule_labels.items():
         for label in labels:
             found[f"L:{task}:{label}"] = None
-    return found
+    return found, views
 
 
-def _words(lowered: str, prefix: str):
-    """(feature, start, end) per word; a word a negation governs ("without PTSD", "no history of
-    alcohol use") is its own feature, `n:word`, so that it never counts as the word itself. The
-    negation reaches to the end of the clause, at most NEGATION_REACH words."""
-    reach, last_end = 0, 0
-    for match in WORD.finditer(lowered):
-        word = match.group()
-        if reach and (CLAUSE_END.search(lowered, last_end, match.start()) or word in ("but", "and", "or")):
-            reach = 0
-        last_end = match.end()
-        if word in NEGATIONS or word.startswith("exclu"):
-            reach = NEGATION_REACH
-            continue
-        if word in STOPWORDS:
-            continue
-        yield ("n:" if reach else prefix) + word, match.start(), match.end()
-        reach = max(0, reach - 1)
+def _split_negated(lowered: str) -> tuple[str, str]:
+    """The text with every negated stretch blanked out, and those stretches. A word a negation
+    governs ("without PTSD", "no history of alcohol use") becomes its own feature, `n:word`, so
+    that it never counts as the word itself; the negation reaches at most five words, and not
+    past the end of the clause or a "but", "and" or "or"."""
+    negated = []
+
+    def blank(match):
+        negated.append(match.group(1))
+        return " " * len(match.group(0))
+
+    return NEGATED.sub(blank, lowered), " ".join(negated)
 
 
-NEGATIONS = {"no", "not", "without", "absence", "free", "non", "never", "neither", "nor", "unlike"}
+NEGATED = re.compile(r"\b(?:no|not|without|absence|free|non|never|neither|nor|unlike|exclu[a-z\-]*)\b"
+                     r"((?:[^a-z0-9.;:,!?()]+(?!(?:but|and|or)\b)[a-z0-9][a-z0-9\-]*){0,5})")
 STOPWORDS = set("a an the of in on at to for from by with as is are was were be been this that these those "
                 "it its we our their they which who whom than then there here into over after before during "
                 "between within also such both each other more most".split())
-NEGATION_REACH = 5
-CLAUSE_END = re.compile(r"[.;:,!?()]")
+
+
+def _locate(place, feature: str, views: dict) -> Spot | None:
+    """Where a feature's words stand in the text, for the evidence of a tag (None if unknown)."""
+    if place is None or not views:
+        return None
+    if isinstance(place, tuple):
+        source, start, end, matched = place
+        return Spot(source, matched, start, end)
+    text, plain = views[place]
+    word = feature[2:]
+    start = _find_word(plain, word)
+    if start < 0 or len(plain) != len(text):  # (case folding moved the offsets)
+        return None
+    return Spot(place, text[start:start + len(word)], start, start + len(word))
+
+
+def _find_word(text: str, word: str) -> int:
+    """The first whole-word occurrence of word in text, or -1."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or text[start - 1] not in WORD_CHARS) and (end == len(text) or text[end] not in WORD_CHARS):
+            return start
+        start = text.find(word, start + 1)
+    return -1
+
+
+WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 class LinearLayer:
@@ -118,13 +142,13 @@ class LinearLayer:
         raw = path.read_bytes()
         return cls(json.loads(raw), hashlib.sha256(raw).hexdigest())
 
-    def decide(self, found: dict[str, tuple | None], texts: dict[str, str] | None = None) -> list[Decision]:
-        """The labels the layer gives this record (only among those it decides); `texts`
-        (title and abstract by name) lets each decision quote the words behind it."""
+    def decide(self, found: dict, views: dict | None = None) -> list[Decision]:
+        """The labels the layer gives this record (only among those it decides); the `views`
+        of features() let each decision quote the words behind it."""
         scores = list(self.bias)
-        index = self.index
-        for feature in found:
-            for number, weight in index.get(feature, ()):
+        present = self.index.keys() & found.keys()
+        for feature in present:
+            for number, weight in self.index[feature]:
                 scores[number] += weight
         chosen = []
         for task, numbers in self.numbers.items():
@@ -132,17 +156,13 @@ class LinearLayer:
             if task in self.whole and (not picked or task in SINGLE_LABEL):
                 picked = [max(numbers, key=scores.__getitem__)]
             chosen += picked
-        return [self._decision(n, scores[n], found, texts or {}) for n in chosen]
+        return [self._decision(n, scores[n], found, present, views or {}) for n in chosen]
 
-    def _decision(self, number, score, found, texts) -> Decision:
+    def _decision(self, number, score, found, present, views) -> Decision:
         task, label = self.keys[number]
         weights = self.weights[number]
-        ranked = sorted(((weights[f], f) for f in weights.keys() & found.keys() if weights[f] > 0), reverse=True)
-        place = next((found[f] for _, f in ranked[:EVIDENCE_WORDS] if found[f] is not None), None)
-        spot = None
-        if place is not None:
-            source, start, end, *matched = place
-            spot = Spot(source, matched[0] if matched else texts.get(source, "")[start:end] or None, start, end)
+        ranked = sorted(((weights[f], f) for f in present if weights.get(f, 0) > 0), reverse=True)
+        spot = next((spot for _, f in ranked[:EVIDENCE_WORDS] if (spot := _locate(found[f], f, views))), None)
         reasons = tuple((feature, round(weight, 2)) for weight, feature in ranked[:EVIDENCE_WORDS])
         return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), reasons, spot)
 

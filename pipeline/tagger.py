@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import ahocorasick
+
 from pipeline.linear import WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
@@ -223,17 +225,25 @@ class Tagger:
         tags = self.rule_tags(title, abstract, publication_types)
         if not self.linear:
             return tags
-        title, abstract = title or "", abstract or ""
-        decisions = self.linear.decide(features(title, abstract, tags, self.rule_labels(tags)),
-                                       {"title": title, "abstract": abstract})
+        found, views = features(title or "", abstract or "", tags, self.rule_labels(tags))
+        decisions = self.linear.decide(found, views)
         return [t for t in tags if (t.facet, t.value) not in self.decided] + [_linear_tag(d) for d in decisions]
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags: list[Tag] = []
-        texts = [("title", title or "", (title or "").lower()), ("abstract", abstract or "", (abstract or "").lower())]
-        for facet, value, pattern, anchors in TEXT_RULES:
-            for source, text, lowered in texts:
-                matches = pattern.finditer(text) if anchors is None else _near_anchors(pattern, text, lowered, anchors)
+        texts = [(source, text, text.lower()) for source, text in (("title", title or ""), ("abstract", abstract or ""))]
+        texts = [(source, text, lowered, _rule_spots(lowered) if len(lowered) == len(text) else None)
+                 for source, text, lowered in texts]  # (case folding that moves offsets: no shortcut)
+        candidates = sorted(ALWAYS_RUN.union(*(spots or range(len(TEXT_RULES)) for *_, spots in texts)))
+        for index in candidates:
+            facet, value, pattern, anchors = TEXT_RULES[index]
+            for source, text, lowered, spots in texts:
+                if anchors is None or spots is None:
+                    matches = pattern.finditer(text)
+                elif index in spots:
+                    matches = _near_anchors(pattern, text, lowered, spots[index])
+                else:
+                    continue
                 match = next((m for m in matches if source == "title" or not _negated(text, m)), None)
                 if match:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
@@ -331,13 +341,38 @@ def _linear_tag(decision: Decision) -> Tag:
     return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule)
 
 
-def _near_anchors(pattern, text: str, lowered: str, anchors):
-    """The pattern's matches, looked for only around occurrences of its anchor words (every
+def _rule_spots(lowered: str) -> dict[int, list[int]]:
+    """Where the anchor words of each rule occur (rule index → positions in text order)."""
+    spots: dict[int, list[int]] = {}
+    for end, (length, rules) in ANCHOR_AUTOMATON.iter(lowered):
+        for index in rules:
+            spots.setdefault(index, []).append(end - length + 1)
+    for positions in spots.values():
+        positions.sort()  # anchors of different lengths are reported by where they end
+    return spots
+
+
+def _anchor_automaton():
+    """An Aho-Corasick automaton of every rule's anchor words (pyahocorasick, C): one pass finds
+    them all, where a substring search per anchor and rule cost more than the rules themselves."""
+    rules_by_anchor: dict[str, list[int]] = {}
+    for index, (*_, anchors) in enumerate(TEXT_RULES):
+        for anchor in anchors or ():
+            rules_by_anchor.setdefault(anchor, []).append(index)
+    automaton = ahocorasick.Automaton()
+    for anchor, rules in rules_by_anchor.items():
+        automaton.add_word(anchor, (len(anchor), tuple(rules)))
+    automaton.make_automaton()
+    return automaton
+
+
+ANCHOR_AUTOMATON = _anchor_automaton()
+ALWAYS_RUN = frozenset(index for index, (*_, anchors) in enumerate(TEXT_RULES) if anchors is None)
+
+
+def _near_anchors(pattern, text: str, lowered: str, spots):
+    """The pattern's matches, looked for only around `spots`, where its anchor words occur (every
     match contains one); far cheaper than scanning the whole text with the regex."""
-    if len(lowered) != len(text):  # case folding changed lengths: offsets would not line up
-        yield from pattern.finditer(text)
-        return
-    spots = sorted(i for anchor in anchors for i in _occurrences(lowered, anchor))
     end_of_last = -1
     for spot in spots:
         # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
@@ -346,13 +381,6 @@ def _near_anchors(pattern, text: str, lowered: str, anchors):
         if match and match.start() > end_of_last:
             end_of_last = match.end() - 1
             yield match
-
-
-def _occurrences(text: str, word: str):
-    position = text.find(word)
-    while position >= 0:
-        yield position
-        position = text.find(word, position + 1)
 
 
 def _design(values) -> str:

@@ -43,7 +43,7 @@ def rule_view(rows):
         title, abstract = row.get("title") or "", row.get("abstract") or ""
         tags = rules.tag(title, abstract, row.get("publication_types") or ())
         rule_labels = rules.labels(tags)
-        found.append(features(title, abstract, tags, rule_labels))
+        found.append(features(title, abstract, tags, rule_labels)[0])
         labels.append(rule_labels)
     return found, labels
 

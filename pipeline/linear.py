@@ -105,7 +105,10 @@ def _locate(place, feature: str, views: dict) -> Spot | None:
     start = _find_word(plain, word)
     if start < 0 or len(plain) != len(text):  # (case folding moved the offsets)
         return None
-    return Spot(place, text[start:start + len(word)], start, start + len(word))
+    matched, end = text[start:start + len(word)], start + len(word)
+    if matched.isupper() and text[end:end + 1] == ":":  # a section label ("METHODS:") is no evidence to show
+        return None
+    return Spot(place, matched, start, end)
 
 
 def _find_word(text: str, word: str) -> int:

@@ -3,6 +3,7 @@ Datasette's test client on real records plus one hand-written hostile record."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import urllib.parse
@@ -119,6 +120,29 @@ def test_every_tag_with_offsets_is_highlighted_on_its_article_page(site, sql):
         for facet, value, matched in sql("select facet, value, matched from tags where pmid = ? "
                                          "and source in ('title', 'abstract')", [pmid]):
             assert any(f"{facet}: {value}" in title and matched in text for title, text in marks), (pmid, matched)
+
+
+def test_taxonomy_page_lists_every_facet_and_who_decides_each_label(site):
+    from pipeline.linear import WEIGHTS
+    from pipeline.taxonomy import FACETS
+
+    tree = page(site, "/taxonomy")
+    headings = [h.text_content() for h in tree.cssselect("section.facet h2")]
+    assert headings == [facet.replace("_", " ") for facet in FACETS]
+    decided = json.loads(WEIGHTS.read_text())["decides"]["condition"]
+    rows = {tr.cssselect("td")[0].text_content(): tr.cssselect("td")[1].text_content()
+            for tr in tree.cssselect("section.facet")[0].cssselect("tbody tr")}
+    assert {label for label, by in rows.items() if by == "linear layer"} == set(decided)
+    assert "cross-validation" in tree.text_content()
+    assert page(site, "/").cssselect('a[href="/taxonomy"]')
+
+
+def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
+    pmid, rule, matched = sql("select pmid, rule, matched from tags where rule like 'linear:%' "
+                              "and source = 'abstract' order by pmid limit 1")[0]
+    tree = page(site, f"/article/{pmid}")
+    assert rule in [code.text_content() for code in tree.cssselect("code")]
+    assert any(matched in m.text_content() for m in tree.cssselect("mark"))
 
 
 def test_article_page_links_registered_trials(site, sql):

@@ -9,6 +9,7 @@ from markupsafe import Markup, escape
 
 from web.article import load_article
 from web.landing import landing_context
+from web.taxonomy import taxonomy_context
 from web.urls import article_url, kaplit_database
 
 
@@ -39,9 +40,14 @@ async def landing_page(datasette, request):
     return Response.html(await datasette.render_template("landing.html", context, request=request))
 
 
+async def taxonomy_page(datasette, request):
+    return Response.html(await datasette.render_template("taxonomy.html", taxonomy_context(), request=request))
+
+
 @hookimpl
 def register_routes():
-    return [(r"^/$", landing_page), (r"^/article/(?P<pmid>\d{1,9})$", article_page)]
+    return [(r"^/$", landing_page), (r"^/article/(?P<pmid>\d{1,9})$", article_page),
+            (r"^/taxonomy$", taxonomy_page)]
 
 
 @hookimpl

@@ -1,0 +1,27 @@
+"""What the taxonomy page shows: every facet and its values, the evidence levels, and how the
+tagger decides each label (rules, or the linear layer with its cross-validated scores)."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.linear import WEIGHTS
+from pipeline.taxonomy import EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
+from pipeline.tagger import Tagger
+
+
+def taxonomy_context() -> dict:
+    model = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
+    decides = model.get("decides", {})
+    scores = model.get("cross_validated_weighted_f1", {})
+    facet_task = {facet: task for task, facet in TASK_FACET.items()}
+    facets = []
+    for facet, description in FACETS.items():
+        task = facet_task.get(facet)
+        labels = [{"name": label, "by": "linear layer" if label in decides.get(task, ()) else "rules"}
+                  for label in GOLD_LABELS.get(task, ())]
+        facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
+                       "scores": scores.get(task)})
+    levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
+    return {"facets": facets, "levels": levels, "tagger_version": Tagger().version,
+            "trained_on": model.get("trained_on")}

@@ -4,9 +4,11 @@
 
 Builds a corpus of real efetch records from ../shared replicated with fresh PMIDs, then at N and
 2N records prints: records/s of a bare lxml iterparse (clear each record, nothing else), records/s
-of the full ingest (parse, normalize, store with FTS, in a fresh `kaplit ingest` process), their
-ratio, and the ingest process's peak RSS. Targets: ratio >= 0.5, peak RSS < 300 MB and flat from N
-to 2N.
+of the full ingest (parse, normalize, store with FTS and child tables, in a fresh
+`kaplit ingest --no-tag` process), their ratio, and the ingest process's peak RSS; then the
+records/s of the tagging step that `kaplit ingest` runs next by default (`kaplit retag`, its own
+process; bench/tag.py measures the tagger alone). Targets: ratio >= 0.5, peak RSS < 300 MB and
+flat from N to 2N.
 """
 
 from __future__ import annotations
@@ -38,15 +40,15 @@ def raw_iterparse(path: Path) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def full_ingest(path: Path, db: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of `kaplit ingest` in its own process."""
+def kaplit(*arguments) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one `kaplit` command in its own process."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "kaplit", "ingest", str(path), "--db", str(db)],
+    child = subprocess.Popen([sys.executable, "-m", "kaplit", *map(str, arguments)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"kaplit ingest failed on {path} (status {status})")
+        raise SystemExit(f"kaplit {' '.join(map(str, arguments))} failed (status {status})")
     return elapsed, usage.ru_maxrss / 1024
 
 
@@ -64,12 +66,14 @@ def main():
         assert count == size, (count, size)
         db = scratch / f"ingest-{size}.db"
         db.unlink(missing_ok=True)
-        seconds, rss = full_ingest(corpus, db)
-        rows.append((size, count / raw_seconds, size / seconds, rss))
+        seconds, rss = kaplit("ingest", corpus, "--no-tag", "--db", db)
+        tag_seconds, _ = kaplit("retag", "--db", db)
+        rows.append((size, count / raw_seconds, size / seconds, rss, size / tag_seconds))
     rows.sort()
-    print(f"{'records':>8} {'raw lxml rec/s':>15} {'ingest rec/s':>13} {'ratio':>6} {'peak RSS MB':>12}")
-    for size, raw_rate, rate, rss in rows:
-        print(f"{size:>8} {raw_rate:>15.0f} {rate:>13.0f} {rate / raw_rate:>6.2f} {rss:>12.0f}")
+    print(f"{'records':>8} {'raw lxml rec/s':>15} {'ingest rec/s':>13} {'ratio':>6} {'peak RSS MB':>12} "
+          f"{'then tag rec/s':>15}")
+    for size, raw_rate, rate, rss, tag_rate in rows:
+        print(f"{size:>8} {raw_rate:>15.0f} {rate:>13.0f} {rate / raw_rate:>6.2f} {rss:>12.0f} {tag_rate:>15.0f}")
     print(f"RSS growth from {rows[0][0]} to {rows[1][0]} records: {rows[1][3] / rows[0][3]:.2f}x")
 
 

@@ -12,12 +12,9 @@ is the only writer of the database. `DeleteCitation` blocks are applied after th
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
 import time
-from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
+from db.workers import in_order, worker_pool
 from pipeline import chunks, pubmed_xml
 from pipeline.sources import SourceError, medline_records, open_source, source_errors
 
@@ -50,20 +48,6 @@ def stage_chunk(chunk: chunks.Chunk, index: int, stage_dir: str, file_key: str, 
     return stage(pubmed_xml.parse_chunk(chunk), path, index * SEQ_PER_CHUNK)
 
 
-@contextmanager
-def parser_pool(workers: int | None, total_bytes: int):
-    """(pool, workers) when the input is large enough to gain from worker processes, else (None, 0)."""
-    if workers is None:
-        workers = (os.cpu_count() or 1) if total_bytes >= PARALLEL_MIN_BYTES else 0
-    if workers < 1:
-        yield None, 0
-        return
-    # fork: workers start in milliseconds with the parser already imported; they never touch the
-    # parent's SQLite connection, and kaplit starts no threads before this point.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield pool, workers
-
-
 def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, on_read=None):
     """Parse one input file into staging files, yielding them a generation at a time (a list
     of Staged, one per staging file) so that merging overlaps with parsing the rest."""
@@ -80,7 +64,7 @@ def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, 
         if pool is None:
             results = (stage_chunk(c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces))
         else:
-            results = _in_workers(pool, pieces, stage_dir, key, generation)
+            results = in_order(pool, stage_chunk, ((c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces)))
         batch, current = [], 0
         for index, result in enumerate(results):  # in chunk order
             if generation(index) != current:
@@ -104,21 +88,6 @@ def _counted(pieces, on_read):
         if on_read and chunk.data is None:
             on_read(chunk.length)
         yield chunk
-
-
-def _in_workers(pool, chunk_stream, stage_dir, key, generation, in_flight=6):
-    pending = deque()
-    try:
-        for index, chunk in enumerate(chunk_stream):
-            pending.append(pool.apply_async(stage_chunk, (chunk, index, stage_dir, key, generation(index))))
-            if len(pending) >= in_flight:
-                yield pending.popleft().get()
-    except Exception:
-        while pending:  # a parse error in an earlier chunk is the more precise report
-            pending.popleft().get()
-        raise
-    while pending:
-        yield pending.popleft().get()
 
 
 def _by_path(results: list[Staged]) -> list[Staged]:
@@ -170,7 +139,7 @@ def ingest_paths(db: Database, files: list[Path], source: str, version: str,
     report = IngestReport()
     started = now()
     total = sum(p.stat().st_size for p in files if p.is_file())
-    with parser_pool(workers, total) as (pool, count), tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
+    with worker_pool(workers, total >= PARALLEL_MIN_BYTES) as (pool, count), tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
         for path in files:
             try:
                 report.counts.add(ingest_file(db, path, stage_dir, pool, count, on_read, strict))

@@ -3,7 +3,9 @@ article with the gold-style labels and the article columns clinicians browse by 
 where an article can have several values).
 
 Each batch is replaced whole in one transaction, so a re-tag never leaves stale tags behind;
-the landing page's summary tables are rebuilt after every re-tag that changed anything.
+the landing page's summary tables are rebuilt after every re-tag that changed anything. Large
+re-tags compute the tags in worker processes (one per core); this process alone reads and
+writes the database.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from sqlite_utils import Database
 
 from db.schema import STUDY_COLUMNS
 from db.summaries import refresh_summaries
+from db.workers import in_order, worker_pool
 from pipeline.tagger import Tagger
 
 BATCH = 1000
+PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
 TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "rule", "tagger_version")
 
 
@@ -27,9 +31,10 @@ def tag_record(tagger: Tagger, title, abstract, publication_types=()):
     return tags + tagger.derived_tags(tags, labels), labels
 
 
-def retag(db: Database, everything: bool = False, on_progress=None) -> int:
+def retag(db: Database, everything: bool = False, on_progress=None, workers: int | None = None) -> int:
     """Tag articles whose tags are missing or out of date (all of them with `everything`)."""
-    tagger = Tagger()
+    global _TAGGER
+    tagger = _TAGGER = Tagger()  # worker processes inherit it
     stale = "" if everything else (
         "WHERE s.pmid IS NULL OR s.tagger_version != :version OR s.tagged_at < a.ingested_at")
     pmids = [r[0] for r in db.execute(
@@ -38,30 +43,50 @@ def retag(db: Database, everything: bool = False, on_progress=None) -> int:
     with db.atomic():  # tags of articles that no longer exist
         db.execute("DELETE FROM tags WHERE pmid NOT IN (SELECT pmid FROM articles)")
         gone = db.execute("DELETE FROM studies WHERE pmid NOT IN (SELECT pmid FROM articles)").rowcount
-    for start in range(0, len(pmids), BATCH):
-        _tag_batch(db, tagger, pmids[start:start + BATCH])
-        if on_progress:
-            on_progress(min(start + BATCH, len(pmids)), len(pmids))
+    batches = ((_read_batch(db, pmids[start:start + BATCH]),) for start in range(0, len(pmids), BATCH))
+    done = 0
+    with worker_pool(workers, len(pmids) >= PARALLEL_MIN) as (pool, count):
+        results = in_order(pool, _tag_articles, batches, 2 * count) if pool else (_tag_articles(*b) for b in batches)
+        for pmids_done, tag_rows, study_rows in results:
+            _write_batch(db, pmids_done, tag_rows, study_rows)
+            done += len(pmids_done)
+            if on_progress:
+                on_progress(done, len(pmids))
     if pmids or gone or not db["evidence_map"].count:
         with db.atomic():
             refresh_summaries(db)
     return len(pmids)
 
 
-def _tag_batch(db: Database, tagger: Tagger, pmids: list[int]):
+def _read_batch(db: Database, pmids: list[int]) -> tuple[list, dict]:
     marks = ",".join("?" * len(pmids))
     types: dict[int, list[str]] = {}
     for pmid, name in db.execute(f"SELECT pmid, name FROM publication_types WHERE pmid IN ({marks})", pmids):
         types.setdefault(pmid, []).append(name)
+    articles = db.execute(f"SELECT pmid, title, abstract, year, pub_date, journal, is_retracted, correction_status "
+                          f"FROM articles WHERE pmid IN ({marks})", pmids).fetchall()
+    return articles, types
+
+
+_TAGGER: Tagger | None = None
+
+
+def _tag_articles(batch) -> tuple[list[int], list[tuple], list[tuple]]:
+    tagger = _TAGGER
+    articles, types = batch
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tag_rows, study_rows = [], []
-    for pmid, title, abstract, *article in db.execute(
-            f"SELECT pmid, title, abstract, year, pub_date, journal, is_retracted, correction_status "
-            f"FROM articles WHERE pmid IN ({marks})", pmids).fetchall():
+    pmids, tag_rows, study_rows = [], [], []
+    for pmid, title, abstract, *article in articles:
         tags, labels = tag_record(tagger, title, abstract, types.get(pmid, ()))
         tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version)
                      for t in tags]
         study_rows.append(_study(pmid, title, article, tags, labels, tagger.version, stamp))
+        pmids.append(pmid)
+    return pmids, tag_rows, study_rows
+
+
+def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_rows: list[tuple]):
+    marks = ",".join("?" * len(pmids))
     with db.atomic():
         db.execute(f"DELETE FROM tags WHERE pmid IN ({marks})", pmids)
         db.execute(f"DELETE FROM studies WHERE pmid IN ({marks})", pmids)

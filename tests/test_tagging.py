@@ -183,6 +183,25 @@ def test_retag_leaves_no_stale_tags(tmp_path, snapshot_db):
                       "(matched is null or start is null)").fetchone()[0] == 0
 
 
+def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snapshot_db):
+    tables = {}
+    for workers in (0, 2):
+        path = tmp_path / f"w{workers}.db"
+        shutil.copy(snapshot_db, path)
+        db = open_db(path)
+        assert retag(db, everything=True, workers=workers) == 2498
+        tables[workers] = (
+            db.execute("select pmid, facet, value, source, matched, start, [end], rule from tags "
+                       "order by pmid, facet, value, source, rule").fetchall(),
+            db.execute("select * from studies order by pmid").fetchall(),
+            db.execute("select * from evidence_map order by 1, 2").fetchall())
+        db.close()
+    serial, parallel = tables[0], tables[2]
+    assert serial[0] == parallel[0] and serial[2] == parallel[2] and len(serial[0]) > 10 * 2498
+    stamp = len(serial[1][0]) - 1  # tagged_at differs
+    assert [r[:stamp] for r in serial[1]] == [r[:stamp] for r in parallel[1]]
+
+
 def test_anchor_prefilter_never_hides_a_match(shared):
     """A rule skipped because none of its anchor words occurs must not have matched anyway."""
     from pipeline.tagger import TEXT_RULES

@@ -2,9 +2,11 @@
 own hits to decide labels the rules alone get wrong too often.
 
 Each (task, label) the layer decides has its own model: a bias and a few hundred non-zero
-weights (L1-regularised) over features of three kinds:
+weights (L1-regularised) over features of four kinds:
 
-- `t:word` / `a:word`: a word of the title / of the abstract (lower case);
+- `t:word` / `a:word`: a word of the title / of the abstract (lower case, common function words
+  left out);
+- `n:word`: a word a negation governs ("without PTSD"), in either;
 - `r:facet:value`: a rule of pipeline/tagger.py fired (with the words it matched);
 - `L:task:label`: the rules' label for a task (after their defaults and parent labels).
 

@@ -1,6 +1,6 @@
 """Scale benchmark: build 100,000- and 1,000,000-record databases and compare them.
 
-    python bench/scale.py [--sizes 100000 1000000] [--scratch DIR] [--keep]
+    python bench/scale.py [--sizes 100000 1000000] [--scratch DIR] [--reuse]
 
 For each size: writes the real records of ../shared (snapshot and efetch) replicated with fresh
 PMIDs and publication years spread over 1960-2026, as baseline-like files of 50,000 records;
@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import FIRST_PMID, write_corpus  # noqa: E402
 from bench.web import SEARCH_TERMS, facet_path, percentile, run_load, serve, wait_until_primed  # noqa: E402
+from web.app import load_metadata  # noqa: E402
 
 PER_FILE = 50_000
-SEARCH_SQL = """select a.pmid, a.title from articles_fts f join articles a on a.rowid = f.rowid
-                where articles_fts match ? order by f.rank limit 200"""
+SEARCH_SQL = load_metadata()["databases"]["kaplit"]["queries"]["search"]["sql"]  # what the site runs
 FACET_SQL = [
     "select design, count(*) from studies group by design",
     "select year, count(*) from studies group by year",
@@ -43,7 +43,7 @@ FACET_SQL = [
 ]
 
 
-def build(folder: Path, size: int) -> tuple[Path, dict]:
+def build(folder: Path, size: int, reuse: bool = False) -> tuple[Path, dict]:
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for start in range(0, size, PER_FILE):
@@ -53,6 +53,11 @@ def build(folder: Path, size: int) -> tuple[Path, dict]:
                          years=(1960, 2026), seed=start, first_pmid=FIRST_PMID + start)
         files.append(path)
     db = folder / "kaplit.db"
+    if reuse and db.exists():
+        with sqlite3.connect(db) as conn:
+            if conn.execute("select count(*) from studies").fetchone()[0] == size:
+                print(f"reusing {db}: the ingest and retag columns are left empty")
+                return db, {"ingest": (float("nan"), float("nan")), "retag": (float("nan"), float("nan"))}
     for suffix in ("", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     ingest = timed_process(["ingest", *map(str, files), "--no-tag"], db)
@@ -105,12 +110,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "kaplit-bench-scale")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure queries and pages on databases built by an earlier run (no ingest numbers)")
     args = parser.parse_args()
     rows = []
     for size in args.sizes:
-        db, runs = build(args.scratch / str(size), size)
+        db, runs = build(args.scratch / str(size), size, args.reuse)
         (ingest_s, ingest_rss), (tag_s, tag_rss) = runs["ingest"], runs["retag"]
-        searches = [(SEARCH_SQL, (term,)) for term in SEARCH_TERMS]
+        searches = [(SEARCH_SQL, {"q": term}) for term in SEARCH_TERMS]
         served = served_p95(db)
         rows.append({
             "records": size, "ingest rec/s": size / ingest_s, "ingest RSS MB": ingest_rss,

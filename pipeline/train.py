@@ -17,7 +17,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from pipeline.evaluate import score_task
 from pipeline.linear import SINGLE_LABEL, LinearLayer, features, merge
+from pipeline.tagger import Tagger
 from pipeline.taxonomy import GOLD_LABELS
 
 VERSION = "linear-1"
@@ -35,8 +37,6 @@ def load_gold(path) -> list[dict]:
 
 def rule_view(rows):
     """Per record: its features and the rules' own labels (the baseline the layer must beat)."""
-    from pipeline.tagger import Tagger
-
     rules = Tagger(linear=False)
     found, labels = [], []
     for row in rows:
@@ -96,26 +96,22 @@ def cross_validate(rows, found, rule_labels, folds=FOLDS) -> list[dict]:
 
 def choose(rows, layer_labels, rule_labels) -> tuple[dict, dict]:
     """Which labels the layer decides, and the combined tagger's cross-validated weighted F1."""
-    from pipeline.evaluate import score_task
-
     decides, combined = {}, {}
     for task in GOLD_LABELS:
         scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
         gold = [rows[i]["labels"][task] for i in scored]
-        _, by_layer = score_task(gold, [layer_labels[i].get(task, []) for i in scored])
-        _, by_rules = score_task(gold, [rule_labels[i][task] for i in scored])
-        rule_f1 = {label: score.f1 for label, score in by_rules.items()}
-        taken = [label for label in GOLD_LABELS[task]
-                 if label in by_layer and by_layer[label].f1 > rule_f1.get(label, 0.0) + MARGIN]
+        layer_total, by_layer = score_task(gold, [layer_labels[i].get(task, []) for i in scored])
+        rules_total, by_rules = score_task(gold, [rule_labels[i][task] for i in scored])
         if task in SINGLE_LABEL:  # one label each: the layer picks among all of them, or none
-            better = (score_task(gold, [layer_labels[i].get(task, []) for i in scored])[0].f1
-                      > score_task(gold, [rule_labels[i][task] for i in scored])[0].f1 + MARGIN)
-            taken = list(GOLD_LABELS[task]) if better else []
+            taken = list(GOLD_LABELS[task]) if layer_total.f1 > rules_total.f1 + MARGIN else []
+        else:
+            rule_f1 = {label: score.f1 for label, score in by_rules.items()}
+            taken = [label for label in GOLD_LABELS[task]
+                     if label in by_layer and by_layer[label].f1 > rule_f1.get(label, 0.0) + MARGIN]
         if taken:
             decides[task] = taken
         mixed = [merge(rule_labels[i][task], layer_labels[i].get(task, []), taken) for i in scored]
-        combined[task] = {"rules": round(score_task(gold, [rule_labels[i][task] for i in scored])[0].f1, 4),
-                          "combined": round(score_task(gold, mixed)[0].f1, 4)}
+        combined[task] = {"rules": round(rules_total.f1, 4), "combined": round(score_task(gold, mixed)[0].f1, 4)}
     return decides, combined
 
 

@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from pipeline.taxonomy import GOLD_LABELS
@@ -52,18 +53,27 @@ class Decision:
     spot: Spot | None
 
 
-def features(title: str, abstract: str, rule_tags, rule_labels: dict) -> tuple[dict, dict]:
+def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary: dict | None = None
+             ) -> tuple[dict, dict]:
     """Every feature of a record, with where it occurs: the source field for a word (located
     only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
     it has no place; and per source field, the text and its lower-case form with negated
-    stretches blanked out (where evidence is looked for)."""
+    stretches blanked out (where evidence is looked for). With a `vocabulary` (prefix → words
+    that carry a weight), other words are left out: they would weigh nothing."""
     found: dict[str, str | tuple | None] = {}
     views = {}
     for prefix, source, text in (("t:", "title", title), ("a:", "abstract", abstract)):
         plain, negated = _split_negated(text.lower())
         views[source] = (text, plain)
-        found.update(dict.fromkeys((prefix + word for word in WORD.findall(plain) if word not in STOPWORDS), source))
-        found.update(dict.fromkeys(("n:" + word for word in WORD.findall(negated) if word not in STOPWORDS), None))
+        words, negated_words = set(WORD.findall(plain)), set(WORD.findall(negated))
+        if vocabulary is None:
+            words -= STOPWORDS
+            negated_words -= STOPWORDS
+        else:
+            words &= vocabulary[prefix]
+            negated_words &= vocabulary["n:"]
+        found.update(dict.fromkeys((prefix + word for word in words), source))
+        found.update(dict.fromkeys(("n:" + word for word in negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
         place = (tag.source, tag.start, tag.end, tag.matched) if tag.matched else None
         found.setdefault(f"r:{tag.facet}:{tag.value}", place)
@@ -136,11 +146,16 @@ class LinearLayer:
         self.numbers = {task: [n for n, (t, _) in enumerate(self.keys) if t == task] for task in self.decides}
         # a task the layer decides whole gets at least its best label; a single-label task exactly one
         self.whole = {task for task, labels in self.decides.items() if set(labels) == set(GOLD_LABELS[task])}
-        self.weights = [model["models"][task][label]["weights"] for task, label in self.keys]
+        weights = [model["models"][task][label]["weights"] for task, label in self.keys]
         self.index: dict[str, list[tuple[int, float]]] = {}
-        for number, weights in enumerate(self.weights):
-            for feature, weight in weights.items():
+        for number, label_weights in enumerate(weights):
+            for feature, weight in label_weights.items():
                 self.index.setdefault(feature, []).append((number, weight))
+        self.vocabulary = {prefix: {f[2:] for f in self.index if f.startswith(prefix)} for prefix in ("t:", "a:", "n:")}
+        # per label, the features that speak for it, strongest first: a decision's reasons are
+        # the first few of them that the record has
+        self.supporters = [sorted(((w, f) for f, w in label_weights.items() if w > 0), reverse=True)
+                           for label_weights in weights]
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "LinearLayer":
@@ -161,14 +176,13 @@ class LinearLayer:
             if task in self.whole and (not picked or task in SINGLE_LABEL):
                 picked = [max(numbers, key=scores.__getitem__)]
             chosen += picked
-        return [self._decision(n, scores[n], found, present, views or {}) for n in chosen]
+        return [self._decision(n, scores[n], found, views or {}) for n in chosen]
 
-    def _decision(self, number, score, found, present, views) -> Decision:
+    def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]
-        weights = self.weights[number]
-        ranked = sorted(((weights[f], f) for f in present if weights.get(f, 0) > 0), reverse=True)
-        spot = next((spot for _, f in ranked[:EVIDENCE_WORDS] if (spot := _locate(found[f], f, views))), None)
-        reasons = tuple((feature, round(weight, 2)) for weight, feature in ranked[:EVIDENCE_WORDS])
+        ranked = list(islice(((w, f) for w, f in self.supporters[number] if f in found), EVIDENCE_WORDS))
+        spot = next((spot for _, f in ranked if (spot := _locate(found[f], f, views))), None)
+        reasons = tuple((feature, round(weight, 2)) for weight, feature in ranked)
         return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), reasons, spot)
 
 

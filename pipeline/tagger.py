@@ -225,7 +225,7 @@ class Tagger:
         tags = self.rule_tags(title, abstract, publication_types)
         if not self.linear:
             return tags
-        found, views = features(title or "", abstract or "", tags, self.rule_labels(tags))
+        found, views = features(title or "", abstract or "", tags, self.rule_labels(tags), self.linear.vocabulary)
         decisions = self.linear.decide(found, views)
         return [t for t in tags if (t.facet, t.value) not in self.decided] + [_linear_tag(d) for d in decisions]
 

@@ -28,6 +28,8 @@ from pipeline.sources import SourceError, medline_records, open_source, source_e
 
 MEDLINE_BATCH = 2_000
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves
+# chunks queued for the workers: enough to keep them parsing while this process merges a generation
+IN_FLIGHT = 32
 
 
 @dataclass
@@ -64,7 +66,8 @@ def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, 
         if pool is None:
             results = (stage_chunk(c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces))
         else:
-            results = in_order(pool, stage_chunk, ((c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces)))
+            results = in_order(pool, stage_chunk, ((c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces)),
+                               IN_FLIGHT)
         batch, current = [], 0
         for index, result in enumerate(results):  # in chunk order
             if generation(index) != current:

@@ -4,7 +4,8 @@ Rules read the title, the abstract, MeSH headings and publication types. A word 
 does not count when a negation stands just before it ("patients without PTSD", "no history of
 alcohol use disorder") or when it sits in the exclusion criteria. Facets that the text leaves
 open get an explicit "Unknown" / "Not applicable" derived from the design, as the human
-annotation does.
+annotation does. On top of the rules, the linear layer (pipeline/linear.py) decides the labels it
+was shown, by cross-validation, to get right more often than the rules alone.
 """
 
 from __future__ import annotations
@@ -218,8 +219,8 @@ class Tagger:
     def __init__(self, linear: bool = True):
         self.linear = LinearLayer.load() if linear and WEIGHTS.exists() else None
         self.version = f"{VERSION}+{self.linear.version}" if self.linear else VERSION
-        self.decided = {(TASK_FACET[task], label) for task, labels in (self.linear.decides if self.linear else {}).items()
-                        for label in labels}
+        decides = self.linear.decides if self.linear else {}
+        self.decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}
 
     def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags = self.rule_tags(title, abstract, publication_types)

@@ -63,11 +63,8 @@ def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, 
             return
         generation = _generations(path.stat().st_size * (6 if compressed else 1), max(workers, 1))
         pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
-        if pool is None:
-            results = (stage_chunk(c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces))
-        else:
-            results = in_order(pool, stage_chunk, ((c, i, stage_dir, key, generation(i)) for i, c in enumerate(pieces)),
-                               IN_FLIGHT)
+        tasks = ((chunk, i, stage_dir, key, generation(i)) for i, chunk in enumerate(pieces))
+        results = in_order(pool, stage_chunk, tasks, IN_FLIGHT)
         batch, current = [], 0
         for index, result in enumerate(results):  # in chunk order
             if generation(index) != current:
@@ -142,7 +139,8 @@ def ingest_paths(db: Database, files: list[Path], source: str, version: str,
     report = IngestReport()
     started = now()
     total = sum(p.stat().st_size for p in files if p.is_file())
-    with worker_pool(workers, total >= PARALLEL_MIN_BYTES) as (pool, count), tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir:
+    with (worker_pool(workers, total >= PARALLEL_MIN_BYTES) as (pool, count),
+          tempfile.TemporaryDirectory(prefix="kaplit-stage-") as stage_dir):
         for path in files:
             try:
                 report.counts.add(ingest_file(db, path, stage_dir, pool, count, on_read, strict))

@@ -46,8 +46,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
     batches = ((_read_batch(db, pmids[start:start + BATCH]),) for start in range(0, len(pmids), BATCH))
     done = 0
     with worker_pool(workers, len(pmids) >= PARALLEL_MIN) as (pool, count):
-        results = in_order(pool, _tag_articles, batches, 2 * count) if pool else (_tag_articles(*b) for b in batches)
-        for pmids_done, tag_rows, study_rows in results:
+        for pmids_done, tag_rows, study_rows in in_order(pool, _tag_articles, batches, 2 * count):
             _write_batch(db, pmids_done, tag_rows, study_rows)
             done += len(pmids_done)
             if on_progress:

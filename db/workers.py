@@ -25,8 +25,12 @@ def worker_pool(workers: int | None, worth_it: bool):
 
 
 def in_order(pool, function, arguments, in_flight: int = 6):
-    """function(*args) for each args in `arguments`, computed in the pool, yielded in input order
-    with at most `in_flight` tasks queued (bounded memory; the input is read in this thread)."""
+    """function(*args) for each args in `arguments`, yielded in input order: computed in the pool
+    with at most `in_flight` tasks queued (bounded memory; the input is read in this thread), or
+    here when there is no pool."""
+    if pool is None:
+        yield from (function(*args) for args in arguments)
+        return
     pending = deque()
     try:
         for args in arguments:

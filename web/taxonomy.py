@@ -4,13 +4,16 @@ tagger decides each label (rules, or the linear layer with its cross-validated s
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from pipeline.linear import WEIGHTS
 from pipeline.taxonomy import EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 from pipeline.tagger import Tagger
 
 
+@lru_cache(maxsize=1)
 def taxonomy_context() -> dict:
+    """The same for every request (the tagger and its weights are fixed for the process)."""
     model = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
     decides = model.get("decides", {})
     scores = model.get("cross_validated_weighted_f1", {})

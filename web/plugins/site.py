@@ -41,7 +41,8 @@ async def landing_page(datasette, request):
 
 
 async def taxonomy_page(datasette, request):
-    return Response.html(await datasette.render_template("taxonomy.html", taxonomy_context(), request=request))
+    context = dict(taxonomy_context())  # a copy: rendering adds to the context it is given
+    return Response.html(await datasette.render_template("taxonomy.html", context, request=request))
 
 
 @hookimpl

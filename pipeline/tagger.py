@@ -125,12 +125,13 @@ TEXT_RULES = [
                      r"augment\w*|electroconvulsive|ect\b|transcranial magnetic)"),
     ]),
     *_rules("route", [
-        ("Intravenous", r"\b(intravenous\w*|i\.v\.|iv (ketamine|infusion)|infusions?|infused|bolus)\b"),
+        ("Intravenous", r"\b(intravenous\w*|i\.v\b|iv (ketamine|infusion)|infusions?|infused|bolus)\b"),
         ("Nasal", r"\b(intranasal\w*|nasal spray|nasally)\b"),
-        ("Oral", r"\b(oral\w*|capsules?|tablets?|by mouth|orally|tea|brew)\b"),
-        ("Subcutaneous", r"\b(subcutaneous\w*|s\.c\.)\b"),
+        ("Oral", r"\b(oral\w*|capsules?|tablets?|by mouth|orally|perorally|p\.o\b|mg po|tea|brew|ingest\w*|"
+                 r"microdos\w*)\b"),
+        ("Subcutaneous", r"\b(subcutaneous\w*|s\.c\b)\b"),
         ("Smoking", r"\b(smok\w*|inhal\w*|vapori[sz]\w*)\b"),
-        ("Other", r"\b(intramuscular\w*|i\.m\.|sublingual\w*|transmucosal|rectal\w*|epidural|intrathecal)\b"),
+        ("Other", r"\b(intramuscular\w*|i\.m\b|sublingual\w*|transmucosal|rectal\w*|epidural|intrathecal)\b"),
     ]),
     *_rules("condition", [
         ("Depression", r"\b(depress\w*|mdd|trd|dysthymi\w*|anhedoni\w*|suicid\w*)"),

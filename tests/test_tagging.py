@@ -22,9 +22,9 @@ from pipeline.train import train
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.88, "study_type": 0.81, "application_form": 0.84, "substances": 0.88,
-            "age_of_participants": 0.89, "clinical_trial_phase": 0.75, "study_control": 0.76,
-            "number_of_participants": 0.66}
+CV_FLOOR = {"condition": 0.89, "study_type": 0.82, "application_form": 0.85, "substances": 0.89,
+            "age_of_participants": 0.90, "clinical_trial_phase": 0.76, "study_control": 0.76,
+            "number_of_participants": 0.67}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,17 @@ def test_negated_conditions_are_not_tags(title, abstract, present, absent):
     tagger = Tagger()
     conditions = set(tagger.labels(tagger.tag(title, abstract))["condition"])
     assert present <= conditions and not (absent & conditions), conditions
+
+
+@pytest.mark.parametrize("sentence, route, matched", [  # hand-written; abbreviations end in a dot
+    ("Ketamine 0.5 mg/kg i.v. was given over 40 minutes.", "Intravenous", "i.v"),
+    ("Psilocybin (0.25 mg/kg p.o.) was given once.", "Oral", "p.o"),
+    ("Esketamine 0.2 mg/kg s.c. was given weekly.", "Subcutaneous", "s.c"),
+    ("Ketamine 0.5 mg/kg i.m. was given before surgery.", "Other", "i.m"),
+])
+def test_abbreviated_routes_are_read(sentence, route, matched):
+    tags = Tagger(linear=False).rule_tags("", sentence)
+    assert [(t.value, t.matched) for t in tags if t.facet == "route"] == [(route, matched)]
 
 
 def test_tag_command_writes_labels_spelled_as_the_gold_labelsets(tmp_path, shared):

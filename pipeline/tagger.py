@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import ahocorasick
-
+from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
@@ -35,73 +34,13 @@ class Tag:
 
 
 def _rules(facet, table):
-    return [(facet, value, re.compile(pattern, re.I), _anchors(pattern)) for value, pattern in table]
-
-
-def _anchors(pattern: str) -> tuple[str, ...] | None:
-    """Words one of which must appear in a text for the pattern to match, or None if unsure.
-
-    A substring test per anchor costs far less than running the regex, and most rules have no
-    anchor in a given abstract: this is what makes tagging fast.
-    """
-    core = re.sub(r"\(\?<?[=!][^)]*\)", "", pattern)  # lookarounds
-    core = re.sub(r"\([^()]*\)\?", "\0", core)  # optional groups: a gap no anchor may span
-    core = re.sub(r".[?*]", "\0", core)  # optional characters: likewise
-    core = core.replace("\\b", "")
-    anchors = []
-    for alternative in _alternatives(core):
-        anchor = _anchor(alternative)
-        if anchor is None:
-            return None
-        anchors.append(anchor)
-    return tuple(set(anchors))
-
-
-def _alternatives(core: str) -> list[str]:
-    """Top-level alternatives, looking inside a group that wraps the whole pattern."""
-    parts, depth, current = [], 0, ""
-    for char in core:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "|" and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    out = []
-    for part in parts:
-        inner = re.fullmatch(r"\((?:\?:)?(.*)\)(\\w\*)?", part)
-        if inner and _balanced(inner.group(1)):
-            out += _alternatives(inner.group(1))
-        else:
-            out.append(part)
-    return out
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _anchor(alternative: str) -> str | None:
-    literal = re.sub(r"\\(.)", r"\1", alternative)
-    if not re.search(r"[()\[\]{}+*?|^$\0]|\\", literal) and len(literal) >= 3:
-        return literal.lower()  # a plain phrase, dots and all ("i.v.")
-    while re.search(r"\([^()]*\|[^()]*\)", alternative):  # inner alternations: any branch may match
-        alternative = re.sub(r"\([^()]*\|[^()]*\)", " ", alternative)
-    runs = re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]", " ", alternative).lower())
-    return max(runs, key=len) if runs else None
+    return [(facet, value, re.compile(pattern, re.I), anchors(pattern)) for value, pattern in table]
 
 
 TEXT_RULES = [
     *_rules("substance", [
-        ("S-Ketamine", r"\b(es-?ketamine|s-ketamine|\(s\)-ketamine|spravato)\b"),
-        ("R-Ketamine", r"\b(ar-?ketamine|r-ketamine|\(r\)-ketamine)\b"),
+        ("S-Ketamine", r"\b(esketamine|es-ketamine|s-ketamine|spravato)\b|\(s\)-ketamine\b"),
+        ("R-Ketamine", r"\b(arketamine|ar-ketamine|r-ketamine)\b|\(r\)-ketamine\b"),
         ("Ketamine", r"(?<![-)])\bketamine\b"),
         ("MDMA", r"\b(mdma|ecstasy|3,4-methylenedioxymethamphetamine|midomafetamine)\b"),
         ("LSD", r"\b(lsd|lysergic acid diethylamide)\b"),
@@ -125,7 +64,7 @@ TEXT_RULES = [
                      r"augment\w*|electroconvulsive|ect\b|transcranial magnetic)"),
     ]),
     *_rules("route", [
-        ("Intravenous", r"\b(intravenous\w*|i\.v\b|iv (ketamine|infusion)|infusions?|infused|bolus)\b"),
+        ("Intravenous", r"\b(intravenous\w*|i\.v\b|iv ketamine|infusions?|infused|bolus)\b"),
         ("Nasal", r"\b(intranasal\w*|nasal spray|nasally)\b"),
         ("Oral", r"\b(oral\w*|capsules?|tablets?|by mouth|orally|perorally|p\.o\b|mg po|tea|brew|ingest\w*|"
                  r"microdos\w*)\b"),
@@ -203,12 +142,15 @@ PUBLICATION_TYPE_RULES = {
     "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
 }
 
-ANCHOR_REACH = 80  # characters around an anchor word within which its rule's match must lie
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
-PARTICIPANTS = re.compile(
-    r"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){0,3}?(?:patients|participants|subjects|volunteers|"
-    r"adults|individuals|veterans|users|respondents|people|men|women|persons|cases|children|adolescents))\b", re.I)
+PARTICIPANT_NOUNS = ("patients", "participants", "subjects", "volunteers", "adults", "individuals", "veterans",
+                     "users", "respondents", "people", "men", "women", "persons", "cases", "children", "adolescents")
+PARTICIPANTS = re.compile(rf"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){{0,3}}?(?:{'|'.join(PARTICIPANT_NOUNS)}))\b",
+                          re.I)
+COUNT = len(TEXT_RULES)  # the participant count's anchors ("=" and the nouns) follow the rules'
+ANCHORS = AnchorIndex([*(rule_anchors for *_, rule_anchors in TEXT_RULES),
+                       (Anchor("="), *(Anchor(noun, at_word_start=True) for noun in PARTICIPANT_NOUNS))])
 NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
                (199, "100-199"), (499, "200-499"), (999, "500-999")]
 
@@ -227,23 +169,24 @@ class Tagger:
         tags = self.rule_tags(title, abstract, publication_types)
         if not self.linear:
             return tags
-        found, views = features(title or "", abstract or "", tags, self.rule_labels(tags), self.linear.vocabulary)
+        found, views = features(title or "", abstract or "", tags, rule_labels(tags), self.linear.vocabulary)
         decisions = self.linear.decide(found, views)
         return [t for t in tags if (t.facet, t.value) not in self.decided] + [_linear_tag(d) for d in decisions]
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
         tags: list[Tag] = []
         texts = [(source, text, text.lower()) for source, text in (("title", title or ""), ("abstract", abstract or ""))]
-        texts = [(source, text, lowered, _rule_spots(lowered) if len(lowered) == len(text) else None)
+        texts = [(source, text, lowered, ANCHORS.spots(lowered) if len(lowered) == len(text) else None)
                  for source, text, lowered in texts]  # (case folding that moves offsets: no shortcut)
-        candidates = sorted(ALWAYS_RUN.union(*(spots or range(len(TEXT_RULES)) for *_, spots in texts)))
+        candidates = sorted(ANCHORS.always.union(*(range(COUNT) if spots is None else spots for *_, spots in texts))
+                            - {COUNT})
         for index in candidates:
             facet, value, pattern, anchors = TEXT_RULES[index]
             for source, text, lowered, spots in texts:
                 if anchors is None or spots is None:
                     matches = pattern.finditer(text)
                 elif index in spots:
-                    matches = _near_anchors(pattern, text, lowered, spots[index])
+                    matches = near(pattern, text, lowered, spots[index])
                 else:
                     continue
                 match = next((m for m in matches if source == "title" or not _negated(text, m)), None)
@@ -255,65 +198,13 @@ class Tagger:
             if name in PUBLICATION_TYPE_RULES:
                 facet, value = PUBLICATION_TYPE_RULES[name]
                 tags.append(Tag(facet, value, "publication_type", name, rule=f"pubtype:{name}"))
-        tags += self._participants(abstract or "")
+        tags += _participants(*texts[1][1:])
         return _unique(tags)
-
-    def _participants(self, abstract: str) -> list[Tag]:
-        best = None
-        for match in PARTICIPANTS.finditer(abstract):
-            digits = (match.group(1) or match.group(2)).replace(",", "")
-            if digits.isdigit() and 0 < int(digits) < 1_000_000 and (best is None or int(digits) > best[0]):
-                best = (int(digits), match)
-        if best is None:
-            return []
-        count, match = best
-        value = next((label for limit, label in NUMBER_BINS if count <= limit), "≥1000")
-        return [Tag("participants", value, "abstract", match.group(0), match.start(), match.end(), "participants:count")]
 
     def labels(self, tags: list[Tag]) -> dict[str, list[str]]:
         """The gold tasks' labels (spelled as in labelsets.json) implied by these tags: the
         linear layer's where it decides, the rules' elsewhere."""
-        labels = self.rule_labels(tags)
-        if self.linear:
-            for task, decided in self.linear.decides.items():
-                chosen = [t.value for t in tags if t.facet == TASK_FACET[task] and t.rule.startswith(LINEAR)]
-                labels[task] = merge(labels[task], chosen, decided)
-        return labels
-
-    def rule_labels(self, tags: list[Tag]) -> dict[str, list[str]]:
-        """The gold tasks' labels implied by the rules' tags (with defaults and parent labels)."""
-        found = {}
-        for tag in tags:
-            found.setdefault(tag.facet, [])
-            if tag.value not in found[tag.facet]:
-                found[tag.facet].append(tag.value)
-        design = _design(found.get("study_design", []))
-        review = design == REVIEW
-        substances = [s for s in found.get("substance", []) if s != "Analogue"]
-        if "Ketamine" in substances and ({"S-Ketamine", "R-Ketamine"} & set(substances)):
-            substances.remove("Ketamine")
-        if substances and (found.get("kap") or found.get("combination")):
-            substances.append("Combination Therapy")
-        conditions = [c for c in found.get("condition", []) if c in GOLD_LABELS["condition"]]
-        if set(conditions) & PSYCHIATRIC and "Psychiatric condition" not in conditions:
-            conditions.append("Psychiatric condition")
-        if not set(conditions) - {"Recreational Drug Use", "Healthy Participants"} and not review:
-            # nobody in the study is described as ill: the annotation calls them healthy
-            conditions = list(dict.fromkeys([*conditions, "Healthy Participants"]))
-        labels = {
-            "condition": conditions,
-            "study_type": [design],
-            "application_form": ["Not applicable"] if review else (found.get("route") or ["Unknown"]),
-            "substances": substances or ["Unknown"],
-            "age_of_participants": (["Not applicable"] if review or "animal" in found.get("population", [])
-                                    else [v for v in found.get("population", []) if v != "animal"]
-                                    or ["Adult (≥18 years)"]),
-            "clinical_trial_phase": found.get("trial_phase") or (
-                ["Unknown"] if design in ("Randomized-controlled trial (RCT)", "Study protocol") else ["Not Applicable"]),
-            "study_control": ["Not applicable"] if review else _control(found.get("control", []), design),
-            "number_of_participants": ["Not applicable"] if review else (found.get("participants") or ["Unknown"]),
-        }
-        return {task: [v for v in values if v in GOLD_LABELS[task]] for task, values in labels.items()}
+        return combined_labels(tags, self.linear.decides if self.linear else {})
 
     def derived_tags(self, tags: list[Tag], labels: dict) -> list[Tag]:
         """Tags the gold-style labels add beyond the matched words (defaults, parent labels)."""
@@ -326,6 +217,52 @@ class Tagger:
         if EVIDENCE_LEVEL.get(design):
             extra.append(Tag("evidence_level", str(EVIDENCE_LEVEL[design]), "derived", rule="derived:evidence_level"))
         return extra
+
+
+def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The labels of a record's tags: the rules' (their defaults follow the tags as they stand,
+    the linear layer's design included), with the linear layer's where it decides."""
+    labels = rule_labels(tags)
+    for task, decided in decides.items():
+        chosen = [t.value for t in tags if t.facet == TASK_FACET[task] and t.rule.startswith(LINEAR)]
+        labels[task] = merge(labels[task], chosen, decided)
+    return labels
+
+
+def rule_labels(tags: list[Tag]) -> dict[str, list[str]]:
+    """The gold tasks' labels implied by the rules' tags (with defaults and parent labels)."""
+    found = {}
+    for tag in tags:
+        found.setdefault(tag.facet, [])
+        if tag.value not in found[tag.facet]:
+            found[tag.facet].append(tag.value)
+    design = _design(found.get("study_design", []))
+    review = design == REVIEW
+    substances = [s for s in found.get("substance", []) if s != "Analogue"]
+    if "Ketamine" in substances and ({"S-Ketamine", "R-Ketamine"} & set(substances)):
+        substances.remove("Ketamine")
+    if substances and (found.get("kap") or found.get("combination")):
+        substances.append("Combination Therapy")
+    conditions = [c for c in found.get("condition", []) if c in GOLD_LABELS["condition"]]
+    if set(conditions) & PSYCHIATRIC and "Psychiatric condition" not in conditions:
+        conditions.append("Psychiatric condition")
+    if not set(conditions) - {"Recreational Drug Use", "Healthy Participants"} and not review:
+        # nobody in the study is described as ill: the annotation calls them healthy
+        conditions = list(dict.fromkeys([*conditions, "Healthy Participants"]))
+    labels = {
+        "condition": conditions,
+        "study_type": [design],
+        "application_form": ["Not applicable"] if review else (found.get("route") or ["Unknown"]),
+        "substances": substances or ["Unknown"],
+        "age_of_participants": (["Not applicable"] if review or "animal" in found.get("population", [])
+                                else [v for v in found.get("population", []) if v != "animal"]
+                                or ["Adult (≥18 years)"]),
+        "clinical_trial_phase": found.get("trial_phase") or (
+            ["Unknown"] if design in ("Randomized-controlled trial (RCT)", "Study protocol") else ["Not Applicable"]),
+        "study_control": ["Not applicable"] if review else _control(found.get("control", []), design),
+        "number_of_participants": ["Not applicable"] if review else (found.get("participants") or ["Unknown"]),
+    }
+    return {task: [v for v in values if v in GOLD_LABELS[task]] for task, values in labels.items()}
 
 
 PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)", "Alcoholism",
@@ -343,46 +280,19 @@ def _linear_tag(decision: Decision) -> Tag:
     return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule)
 
 
-def _rule_spots(lowered: str) -> dict[int, list[int]]:
-    """Where the anchor words of each rule occur (rule index → positions in text order)."""
-    spots: dict[int, list[int]] = {}
-    for end, (length, rules) in ANCHOR_AUTOMATON.iter(lowered):
-        for index in rules:
-            spots.setdefault(index, []).append(end - length + 1)
-    for positions in spots.values():
-        positions.sort()  # anchors of different lengths are reported by where they end
-    return spots
-
-
-def _anchor_automaton():
-    """An Aho-Corasick automaton of every rule's anchor words (pyahocorasick, C): one pass finds
-    them all, where a substring search per anchor and rule cost more than the rules themselves."""
-    rules_by_anchor: dict[str, list[int]] = {}
-    for index, (*_, anchors) in enumerate(TEXT_RULES):
-        for anchor in anchors or ():
-            rules_by_anchor.setdefault(anchor, []).append(index)
-    automaton = ahocorasick.Automaton()
-    for anchor, rules in rules_by_anchor.items():
-        automaton.add_word(anchor, (len(anchor), tuple(rules)))
-    automaton.make_automaton()
-    return automaton
-
-
-ANCHOR_AUTOMATON = _anchor_automaton()
-ALWAYS_RUN = frozenset(index for index, (*_, anchors) in enumerate(TEXT_RULES) if anchors is None)
-
-
-def _near_anchors(pattern, text: str, lowered: str, spots):
-    """The pattern's matches, looked for only around `spots`, where its anchor words occur (every
-    match contains one); far cheaper than scanning the whole text with the regex."""
-    end_of_last = -1
-    for spot in spots:
-        # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
-        stop = lowered.find(" ", spot + ANCHOR_REACH)
-        match = pattern.search(text, max(spot - ANCHOR_REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
-        if match and match.start() > end_of_last:
-            end_of_last = match.end() - 1
-            yield match
+def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:
+    """The largest number of people the abstract counts ("n = 24", "68 adult outpatients")."""
+    best = None
+    matches = PARTICIPANTS.finditer(abstract) if spots is None else near(PARTICIPANTS, abstract, lowered, spots.get(COUNT, ()))
+    for match in matches:
+        digits = (match.group(1) or match.group(2)).replace(",", "")
+        if digits.isdigit() and 0 < int(digits) < 1_000_000 and (best is None or int(digits) > best[0]):
+            best = (int(digits), match)
+    if best is None:
+        return []
+    count, match = best
+    value = next((label for limit, label in NUMBER_BINS if count <= limit), "≥1000")
+    return [Tag("participants", value, "abstract", match.group(0), match.start(), match.end(), "participants:count")]
 
 
 def _design(values) -> str:

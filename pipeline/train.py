@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 
 from pipeline.evaluate import score_task
-from pipeline.linear import SINGLE_LABEL, LinearLayer, features, merge
-from pipeline.tagger import Tagger
-from pipeline.taxonomy import GOLD_LABELS
+from pipeline.linear import SINGLE_LABEL, LinearLayer, features
+from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels
+from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
 C = 1.0  # inverse regularisation strength; cross-validation on the dev file tried 0.3 to 10
@@ -40,16 +40,18 @@ def load_gold(path) -> list[dict]:
 
 
 def rule_view(rows):
-    """Per record: its features and the rules' own labels (the baseline the layer must beat)."""
+    """Per record: the rules' tags, its features and the rules' own labels (the baseline the
+    layer must beat)."""
     rules = Tagger(linear=False)
-    found, labels = [], []
+    tags, found, labels = [], [], []
     for row in rows:
         title, abstract = row.get("title") or "", row.get("abstract") or ""
-        tags = rules.tag(title, abstract, row.get("publication_types") or ())
-        rule_labels = rules.labels(tags)
-        found.append(features(title, abstract, tags, rule_labels)[0])
-        labels.append(rule_labels)
-    return found, labels
+        record_tags = rules.tag(title, abstract, row.get("publication_types") or ())
+        record_labels = rule_labels(record_tags)
+        tags.append(record_tags)
+        found.append(features(title, abstract, record_tags, record_labels)[0])
+        labels.append(record_labels)
+    return tags, found, labels
 
 
 def fit(found: list[dict], rows: list[dict], tasks=GOLD_LABELS) -> dict:
@@ -84,7 +86,7 @@ def _value(feature: str) -> float:
     return RULE_SCALE if feature[:2] in ("r:", "L:") else 1.0
 
 
-def cross_validate(rows, found, rule_labels, folds=FOLDS) -> list[dict]:
+def cross_validate(rows, found, folds=FOLDS) -> list[dict]:
     """The layer's labels for every record, each predicted by models that never saw it."""
     predicted: list[dict] = [{} for _ in rows]
     everything = {task: list(labels) for task, labels in GOLD_LABELS.items()}
@@ -99,14 +101,14 @@ def cross_validate(rows, found, rule_labels, folds=FOLDS) -> list[dict]:
     return predicted
 
 
-def choose(rows, layer_labels, rule_labels) -> tuple[dict, dict]:
-    """Which labels the layer decides, and the combined tagger's cross-validated weighted F1."""
-    decides, combined = {}, {}
+def choose(rows, layer_labels, baseline) -> dict:
+    """Which labels the layer decides: those where its held-out F1 beats the rules'."""
+    decides = {}
     for task in GOLD_LABELS:
         scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
         gold = [rows[i]["labels"][task] for i in scored]
         layer_total, by_layer = score_task(gold, [layer_labels[i].get(task, []) for i in scored])
-        rules_total, by_rules = score_task(gold, [rule_labels[i][task] for i in scored])
+        rules_total, by_rules = score_task(gold, [baseline[i][task] for i in scored])
         if task in SINGLE_LABEL:  # one label each: the layer picks among all of them, or none
             taken = list(GOLD_LABELS[task]) if layer_total.f1 > rules_total.f1 + MARGIN else []
         else:
@@ -115,16 +117,44 @@ def choose(rows, layer_labels, rule_labels) -> tuple[dict, dict]:
                      if label in by_layer and by_layer[label].f1 > rule_f1.get(label, 0.0) + MARGIN]
         if taken:
             decides[task] = taken
-        mixed = [merge(rule_labels[i][task], layer_labels[i].get(task, []), taken) for i in scored]
-        combined[task] = {"rules": round(rules_total.f1, 4), "combined": round(score_task(gold, mixed)[0].f1, 4)}
-    return decides, combined
+    return decides
+
+
+def shipped_labels(tags, layer_labels, decides) -> list[dict]:
+    """Each record's labels as the tagger with these choices gives them (Tagger.tag and .labels),
+    the layer's decisions being held-out ones: the rules' tags for the labels the layer decides
+    give way to its own, and the rules' defaults follow (a design the layer found, say)."""
+    decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}
+    out = []
+    for record_tags, record_layer in zip(tags, layer_labels):
+        kept = [t for t in record_tags if (t.facet, t.value) not in decided]
+        linear = [Tag(TASK_FACET[task], label, "derived", rule=LINEAR)
+                  for task, labels in record_layer.items() for label in labels if label in decides.get(task, ())]
+        out.append(combined_labels(kept + linear, decides))
+    return out
+
+
+def scores(rows, baseline, final) -> dict:
+    """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger."""
+    out = {}
+    for task in GOLD_LABELS:
+        scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
+        gold = [rows[i]["labels"][task] for i in scored]
+        out[task] = {"rules": round(score_task(gold, [baseline[i][task] for i in scored])[0].f1, 4),
+                     "combined": round(score_task(gold, [final[i][task] for i in scored])[0].f1, 4)}
+    return out
 
 
 def train(gold_path) -> dict:
     """The whole model file: weights fitted on every gold record, choices and scores from CV."""
     rows = load_gold(gold_path)
-    found, rule_labels = rule_view(rows)
-    decides, scores = choose(rows, cross_validate(rows, found, rule_labels), rule_labels)
+    tags, found, labels = rule_view(rows)
+    layer_labels = cross_validate(rows, found)
+    decides = choose(rows, layer_labels, labels)
+    if "study_type" in decides:  # the rules' defaults follow the design: weigh them with the layer's design in place
+        with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
+        decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
+    measured = scores(rows, labels, shipped_labels(tags, layer_labels, decides))
     models = fit(found, rows, {task: decides[task] for task in decides})
     return {
         "version": VERSION,
@@ -132,7 +162,7 @@ def train(gold_path) -> dict:
                        "sha256": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()},
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED)},
-        "cross_validated_weighted_f1": scores,
+        "cross_validated_weighted_f1": measured,
         "decides": decides,
         "models": models,
     }

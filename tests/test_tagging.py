@@ -213,17 +213,47 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
     assert [r[:stamp] for r in serial[1]] == [r[:stamp] for r in parallel[1]]
 
 
-def test_anchor_prefilter_never_hides_a_match(shared):
-    """A rule skipped because none of its anchor words occurs must not have matched anyway."""
-    from pipeline.tagger import TEXT_RULES
+def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
+    """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
+    over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
+    from pipeline.tagger import TEXT_RULES, Tag, _negated, _participants
+
+    def every_regex(title, abstract):
+        tags = []
+        for facet, value, pattern, _ in TEXT_RULES:
+            for source, text in (("title", title), ("abstract", abstract)):
+                match = next((m for m in pattern.finditer(text) if source == "title" or not _negated(text, m)), None)
+                if match:
+                    tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(), f"{facet}:{value}"))
+                    break
+        return tags + _participants(abstract, abstract.lower(), None)
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
-        rows = [json.loads(line) for line in handle]
-    skipped = 0
-    for row in rows:
-        lowered = f"{row['title'] or ''} {row['abstract'] or ''}".lower()
-        for _, _, pattern, anchors in TEXT_RULES:
-            if anchors is not None and not any(a in lowered for a in anchors):
-                skipped += 1
-                assert not pattern.search(row["title"] or "") and not pattern.search(row["abstract"] or "")
-    assert skipped > 10 * len(rows)  # the prefilter does skip most rules
+        texts = [(row["title"] or "", row["abstract"] or "") for row in map(json.loads, handle)]
+    texts += [(r.article["title"] or "", r.article["abstract"] or "") for r in snapshot_records.values()]
+    tagger, compared = Tagger(linear=False), 0
+    for title, abstract in texts:
+        fast = tagger.rule_tags(title, abstract)
+        assert fast == every_regex(title, abstract), title
+        compared += len(fast)
+    assert compared > 5 * len(texts)
+
+
+def test_negation_scopes_are_those_of_the_regex(shared):
+    """_split_negated tries NEGATED only where a negation word starts (a speed-up): it must blank
+    out exactly what NEGATED.sub over the whole text would, on every gold title and abstract."""
+    from pipeline.linear import NEGATED, _split_negated
+
+    def everywhere(lowered):
+        negated = []
+
+        def blank(match):
+            negated.append(match.group(1))
+            return " " * len(match.group(0))
+
+        return NEGATED.sub(blank, lowered), " ".join(negated)
+
+    with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
+        texts = [(row[field] or "").lower() for row in map(json.loads, handle) for field in ("title", "abstract")]
+    assert [_split_negated(t) for t in texts] == [everywhere(t) for t in texts]
+    assert sum(bool(everywhere(t)[1]) for t in texts) > 500

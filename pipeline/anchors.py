@@ -1,0 +1,160 @@
+"""Anchor words: which rule regexes are worth running on a text, and where.
+
+Every match of a rule contains one of its anchor words (a literal it cannot match without).
+One Aho-Corasick pass (pyahocorasick, C) finds every rule's anchors in a text; a rule none of
+whose anchors occurs is skipped, and the others search only a window around each anchor. Most
+rules have no anchor in a given abstract, so this is what makes tagging fast: a substring search
+per anchor and rule cost more than the regexes themselves.
+
+An anchor that begins an alternative of a rule wrapped in `\\b(...)` can only match at the start
+of a word and is counted only there: "ect" (electroconvulsive therapy) is not looked for in
+"effect", nor "rat" in "duration".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import ahocorasick
+
+REACH = 80  # characters around an anchor word within which its rule's match must lie
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    word: str
+    at_word_start: bool = False
+
+
+def anchors(pattern: str) -> tuple[Anchor, ...] | None:
+    """The anchors of a pattern, or None when some alternative has none (the rule always runs)."""
+    core = re.sub(r"\(\?<?[=!][^)]*\)", "", pattern)  # lookarounds
+    core = re.sub(r"\([^()]*\)\?", "\0", core)  # optional groups: a gap no anchor may span
+    core = re.sub(r".[?*]", "\0", core)  # optional characters: likewise
+    word_bounded = (re.fullmatch(r"\\b\((?:\?:)?.*\)(?:\\b)?", pattern) is not None and _one_group(pattern[2:])
+                    or re.fullmatch(r"\\b[a-z0-9 -]+\\b", pattern) is not None)
+    core = core.replace("\\b", "")
+    found = []
+    for alternative in _alternatives(core):
+        words = _anchor_words(alternative)
+        if words is None:
+            return None
+        leading = re.sub(r"\\(.)", r"\1", alternative).lower()
+        found += [Anchor(word, word_bounded and word[0].isalnum() and leading.startswith(word)) for word in words]
+    return tuple(dict.fromkeys(found))
+
+
+def _one_group(text: str) -> bool:
+    """Whether text starts with a group that closes at its end (before a final \\b)."""
+    depth = 0
+    for position, char in enumerate(text):
+        if char == "\\":
+            continue
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return text[position + 1:] in ("", "\\b")
+    return False
+
+
+def _alternatives(core: str) -> list[str]:
+    """Top-level alternatives, looking inside a group that wraps the whole pattern."""
+    parts, depth, current = [], 0, ""
+    for char in core:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    out = []
+    for part in parts:
+        inner = re.fullmatch(r"\((?:\?:)?(.*)\)(\\w\*)?", part)
+        if inner and _balanced(inner.group(1)):
+            out += _alternatives(inner.group(1))
+        else:
+            out.append(part)
+    return out
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _literal(alternative: str) -> str | None:
+    """The phrase an alternative matches if it is a plain one (escaped characters and all:
+    "i.v", "(s)-ketamine"), else None."""
+    unescaped = re.sub(r"\\[^a-zA-Z0-9\0]", "", alternative)  # escaped punctuation is literal
+    if re.search(r"[()\[\]{}+*?|^$\0\\]", unescaped):
+        return None
+    literal = re.sub(r"\\(.)", r"\1", alternative)
+    return literal.lower() if len(literal) >= 3 else None
+
+
+def _anchor_words(alternative: str) -> list[str] | None:
+    """Words one of which every match of the alternative contains: the alternative itself if it
+    is a plain phrase; else its longest run of letters outside inner alternations; else the
+    branches of an inner alternation of plain words ("we (report|present) a case")."""
+    literal = _literal(alternative)
+    if literal:
+        return [literal]
+    flat = alternative
+    while re.search(r"\([^()]*\|[^()]*\)", flat):  # inner alternations: any branch may match
+        flat = re.sub(r"\([^()]*\|[^()]*\)", " ", flat)
+    runs = re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]", " ", flat).lower())
+    if runs:
+        return [max(runs, key=len)]
+    groups = [branches.split("|") for branches in re.findall(r"\(((?:[a-z]{3,}\|)+[a-z]{3,})\)", alternative)]
+    return max(groups, key=lambda words: min(map(len, words))) if groups else None
+
+
+class AnchorIndex:
+    """Every rule's anchors in one automaton; `spots` finds where they stand in a text."""
+
+    def __init__(self, rule_anchors: list[tuple[Anchor, ...] | None]):
+        by_word: dict[str, tuple[list[int], list[int]]] = {}
+        for index, found in enumerate(rule_anchors):
+            for anchor in found or ():
+                anywhere, at_start = by_word.setdefault(anchor.word, ([], []))
+                (at_start if anchor.at_word_start else anywhere).append(index)
+        self.automaton = ahocorasick.Automaton()
+        for word, (anywhere, at_start) in by_word.items():
+            self.automaton.add_word(word, (len(word), tuple(anywhere), tuple(at_start)))
+        self.automaton.make_automaton()
+        self.always = frozenset(index for index, found in enumerate(rule_anchors) if found is None)
+
+    def spots(self, lowered: str) -> dict[int, list[int]]:
+        """Where the anchor words of each rule occur (rule index → positions in text order)."""
+        spots: dict[int, list[int]] = {}
+        for end, (length, anywhere, at_start) in self.automaton.iter(lowered):
+            start = end - length + 1
+            rules = anywhere + at_start if start == 0 or not _word_char(lowered[start - 1]) else anywhere
+            for index in rules:
+                spots.setdefault(index, []).append(start)
+        for positions in spots.values():
+            positions.sort()  # anchors of different lengths are reported by where they end
+        return spots
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def near(pattern, text: str, lowered: str, spots):
+    """The pattern's matches, looked for only around `spots`, where its anchor words occur (every
+    match contains one); far cheaper than scanning the whole text with the regex."""
+    end_of_last = -1
+    for spot in spots:
+        # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
+        stop = lowered.find(" ", spot + REACH)
+        match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
+        if match and match.start() > end_of_last:
+            end_of_last = match.end() - 1
+            yield match

@@ -8,7 +8,8 @@ per anchor and rule cost more than the regexes themselves.
 
 An anchor that begins an alternative of a rule wrapped in `\\b(...)` can only match at the start
 of a word and is counted only there: "ect" (electroconvulsive therapy) is not looked for in
-"effect", nor "rat" in "duration".
+"effect", nor "rat" in "duration". Where an anchor begins every alternative it stands for, a
+match can only start on it: the regex is tried there alone instead of across a window.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ REACH = 80  # characters around an anchor word within which its rule's match mus
 @dataclass(frozen=True, slots=True)
 class Anchor:
     word: str
-    at_word_start: bool = False
+    at_word_start: bool = False  # counts only where a word starts
+    leads: bool = False  # a match starts with it
+    ends: bool = False  # a match ends with it, at the end of a word
 
 
 def anchors(pattern: str) -> tuple[Anchor, ...] | None:
@@ -41,7 +44,9 @@ def anchors(pattern: str) -> tuple[Anchor, ...] | None:
         if words is None:
             return None
         leading = re.sub(r"\\(.)", r"\1", alternative).lower()
-        found += [Anchor(word, word_bounded and word[0].isalnum() and leading.startswith(word)) for word in words]
+        for word in words:
+            leads = leading.startswith(word)
+            found.append(Anchor(word, word_bounded and leads and word[0].isalnum(), leads))
     return tuple(dict.fromkeys(found))
 
 
@@ -119,42 +124,51 @@ class AnchorIndex:
     """Every rule's anchors in one automaton; `spots` finds where they stand in a text."""
 
     def __init__(self, rule_anchors: list[tuple[Anchor, ...] | None]):
-        by_word: dict[str, tuple[list[int], list[int]]] = {}
+        by_word: dict[str, dict[int, list[bool]]] = {}  # word → rule → [at word start, leads, ends]
         for index, found in enumerate(rule_anchors):
             for anchor in found or ():
-                anywhere, at_start = by_word.setdefault(anchor.word, ([], []))
-                (at_start if anchor.at_word_start else anywhere).append(index)
+                rules = by_word.setdefault(anchor.word, {})
+                flags = rules.setdefault(index, [True, True, True])  # the same word twice in a rule: both must hold
+                flags[:] = [flags[0] and anchor.at_word_start, flags[1] and anchor.leads, flags[2] and anchor.ends]
         self.automaton = ahocorasick.Automaton()
-        for word, (anywhere, at_start) in by_word.items():
-            self.automaton.add_word(word, (len(word), tuple(anywhere), tuple(at_start)))
+        for word, rules in by_word.items():
+            anywhere = tuple((index, leads, ends) for index, (at_start, leads, ends) in rules.items() if not at_start)
+            everywhere = tuple((index, leads, ends) for index, (_, leads, ends) in rules.items())
+            self.automaton.add_word(word, (len(word), anywhere, everywhere))
         self.automaton.make_automaton()
         self.always = frozenset(index for index, found in enumerate(rule_anchors) if found is None)
 
-    def spots(self, lowered: str) -> dict[int, list[int]]:
-        """Where the anchor words of each rule occur (rule index → positions in text order)."""
-        spots: dict[int, list[int]] = {}
-        for end, (length, anywhere, at_start) in self.automaton.iter(lowered):
+    def spots(self, lowered: str) -> dict[int, list[tuple[int, bool, int | None]]]:
+        """Where the anchor words of each rule occur, in text order: rule index → (position,
+        whether a match would start there, where it would end if it must end there)."""
+        spots: dict[int, list[tuple[int, bool, int | None]]] = {}
+        for end, (length, inside_a_word, at_word_start) in self.automaton.iter(lowered):
             start = end - length + 1
-            rules = anywhere + at_start if start == 0 or not _word_char(lowered[start - 1]) else anywhere
-            for index in rules:
-                spots.setdefault(index, []).append(start)
+            before = lowered[start - 1] if start else " "
+            for index, leads, ends in inside_a_word if before.isalnum() or before == "_" else at_word_start:
+                if not ends:
+                    spots.setdefault(index, []).append((start, leads, None))
+                elif end + 1 == len(lowered) or not (lowered[end + 1].isalnum() or lowered[end + 1] == "_"):
+                    spots.setdefault(index, []).append((start, leads, end + 1))
         for positions in spots.values():
             positions.sort()  # anchors of different lengths are reported by where they end
         return spots
-
-
-def _word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
 
 
 def near(pattern, text: str, lowered: str, spots):
     """The pattern's matches, looked for only around `spots`, where its anchor words occur (every
     match contains one); far cheaper than scanning the whole text with the regex."""
     end_of_last = -1
-    for spot in spots:
-        # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
-        stop = lowered.find(" ", spot + REACH)
-        match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
+    for spot, leads, until in spots:
+        if leads:
+            if spot <= end_of_last:
+                continue
+            match = pattern.match(text, spot)
+        elif until:
+            match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), until)
+        else:  # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
+            stop = lowered.find(" ", spot + REACH)
+            match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
         if match and match.start() > end_of_last:
             end_of_last = match.end() - 1
             yield match

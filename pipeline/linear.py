@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from pathlib import Path
 
 import ahocorasick
@@ -53,6 +54,7 @@ class Decision:
     label: str
     probability: float
     reasons: tuple[tuple[str, float], ...]  # (feature, contribution), strongest first
+    why: str  # the reasons as text: "a:depressive +1.10, r:condition:Depression +0.90"
     spot: Spot | None
 
 
@@ -68,15 +70,14 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     for prefix, source, text in (("t:", "title", title), ("a:", "abstract", abstract)):
         plain, negated = _split_negated(text.lower())
         views[source] = (text, plain)
-        words, negated_words = set(WORD.findall(plain)), set(WORD.findall(negated))
         if vocabulary is None:
-            words -= STOPWORDS
-            negated_words -= STOPWORDS
+            words = set(WORD.findall(plain)) - STOPWORDS
+            negated_words = set(WORD.findall(negated)) - STOPWORDS
         else:
-            words &= vocabulary[prefix]
-            negated_words &= vocabulary["n:"]
-        found.update(dict.fromkeys((prefix + word for word in words), source))
-        found.update(dict.fromkeys(("n:" + word for word in negated_words), None))
+            words = vocabulary[prefix].intersection(WORD.findall(plain))
+            negated_words = vocabulary["n:"].intersection(WORD.findall(negated)) if negated else ()
+        found.update(dict.fromkeys(map(prefix.__add__, words), source))
+        found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
         place = (tag.source, tag.start, tag.end, tag.matched) if tag.matched else None
         for name in _names("r", tag.facet, tag.value, tag.source):
@@ -184,9 +185,10 @@ class LinearLayer:
         self.vocabulary = {prefix: {f[2:] for f in self.row if f.startswith(prefix)} for prefix in ("t:", "a:", "n:")}
         # per label, the features that speak for it, strongest first: a decision's reasons are
         # the first few of them that the record has
-        self.supporters = [[(f, round(w, 2)) for w, f in sorted(((w, f) for f, w in label_weights.items() if w > 0),
-                                                                  reverse=True)]
+        self.supporters = [[f for _, f in sorted(((w, f) for f, w in label_weights.items() if w > 0), reverse=True)]
                            for label_weights in weights]
+        self.reasons = [{f: ((f, round(w, 2)), f"{f} {w:+.2f}") for f, w in label_weights.items() if w > 0}
+                        for label_weights in weights]
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "LinearLayer":
@@ -208,14 +210,12 @@ class LinearLayer:
 
     def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]
-        reasons = []
-        for reason in self.supporters[number]:
-            if reason[0] in found:
-                reasons.append(reason)
-                if len(reasons) == EVIDENCE_WORDS:
-                    break
-        spot = next((spot for f, _ in reasons if (spot := _locate(found[f], f, views))), None)
-        return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), tuple(reasons), spot)
+        explained = self.reasons[number]
+        strongest = list(islice(filter(found.__contains__, self.supporters[number]), EVIDENCE_WORDS))
+        spot = next((spot for f in strongest if (spot := _locate(found[f], f, views))), None)
+        reasons = tuple(explained[f][0] for f in strongest)
+        why = ", ".join(explained[f][1] for f in strongest)
+        return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), reasons, why, spot)
 
 
 def merge(rule_labels: list[str], layer_labels: list[str], decided: list[str]) -> list[str]:

@@ -150,7 +150,7 @@ PARTICIPANTS = re.compile(rf"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){{0,
                           re.I)
 COUNT = len(TEXT_RULES)  # the participant count's anchors ("=" and the nouns) follow the rules'
 ANCHORS = AnchorIndex([*(rule_anchors for *_, rule_anchors in TEXT_RULES),
-                       (Anchor("="), *(Anchor(noun, at_word_start=True) for noun in PARTICIPANT_NOUNS))])
+                       (Anchor("="), *(Anchor(noun, at_word_start=True, ends=True) for noun in PARTICIPANT_NOUNS))])
 NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
                (199, "100-199"), (499, "200-499"), (999, "500-999")]
 
@@ -223,9 +223,12 @@ def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str,
     """The labels of a record's tags: the rules' (their defaults follow the tags as they stand,
     the linear layer's design included), with the linear layer's where it decides."""
     labels = rule_labels(tags)
+    chosen: dict[str, list[str]] = {}
+    for tag in tags:
+        if tag.rule.startswith(LINEAR):
+            chosen.setdefault(tag.facet, []).append(tag.value)
     for task, decided in decides.items():
-        chosen = [t.value for t in tags if t.facet == TASK_FACET[task] and t.rule.startswith(LINEAR)]
-        labels[task] = merge(labels[task], chosen, decided)
+        labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], []), decided)
     return labels
 
 
@@ -272,8 +275,8 @@ DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)"
 
 
 def _linear_tag(decision: Decision) -> Tag:
-    why = ", ".join(f"{feature} {weight:+.2f}" for feature, weight in decision.reasons)
-    rule = f"{LINEAR}{decision.task}:{decision.label} p={decision.probability:.2f}" + (f" ({why})" if why else "")
+    why = f" ({decision.why})" if decision.why else ""
+    rule = f"{LINEAR}{decision.task}:{decision.label} p={decision.probability:.2f}{why}"
     spot = decision.spot
     if spot is None:
         return Tag(TASK_FACET[decision.task], decision.label, "derived", rule=rule)

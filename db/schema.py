@@ -157,6 +157,7 @@ STUDY_COLUMNS = {
     "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
     "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
     "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str,
+    "details": str,
 }
 
 
@@ -177,6 +178,15 @@ def m003_studies(db: Database):
         {"condition": str, "design": str, "rank": int, "pmid": int, "title": str, "year": int,
          "journal": str, "correction_status": str},
         pk=("condition", "design", "rank"))
+
+
+@migrations()
+def m004_study_details(db: Database):
+    """`studies.details`: the finer values a clinician browses by (treatment-resistant depression,
+    open-label, ...: pipeline.taxonomy.DETAILS). A database made before it gets the column; the
+    next re-tag fills it (the tagger's version changed with it)."""
+    if "details" not in db["studies"].columns_dict:
+        db["studies"].add_column("details", str)
 
 
 def open_db(path, create: bool = True) -> Database:

@@ -19,14 +19,15 @@ from db.schema import STUDY_COLUMNS
 from db.summaries import refresh_summaries
 from db.workers import in_order, worker_pool
 from pipeline.tagger import Tagger
+from pipeline.taxonomy import DETAIL_VALUES, DETAILS
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
 TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "rule", "tagger_version")
 
 
-def tag_record(tagger: Tagger, title, abstract, publication_types=()):
-    tags = tagger.tag(title, abstract, publication_types=publication_types)
+def tag_record(tagger: Tagger, title, abstract, publication_types=(), mesh=(), keywords=()):
+    tags = tagger.tag(title, abstract, publication_types, mesh, keywords)
     labels = tagger.labels(tags)
     return tags + tagger.derived_tags(tags, labels), labels
 
@@ -58,13 +59,17 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
 
 
 def _read_batch(db: Database, pmids: list[int]) -> tuple[list, dict]:
+    """The articles and, per PMID, their publication types, MeSH descriptors and keywords."""
     marks = ",".join("?" * len(pmids))
-    types: dict[int, list[str]] = {}
-    for pmid, name in db.execute(f"SELECT pmid, name FROM publication_types WHERE pmid IN ({marks})", pmids):
-        types.setdefault(pmid, []).append(name)
+    indexed: dict[int, tuple[list, list, list]] = {}
+    for slot, sql in enumerate((f"SELECT pmid, name FROM publication_types WHERE pmid IN ({marks})",
+                                f"SELECT pmid, descriptor FROM mesh_headings WHERE pmid IN ({marks}) ORDER BY pmid, position",
+                                f"SELECT pmid, keyword FROM keywords WHERE pmid IN ({marks})")):
+        for pmid, term in db.execute(sql, pmids):
+            indexed.setdefault(pmid, ([], [], []))[slot].append(term)
     articles = db.execute(f"SELECT pmid, title, abstract, year, pub_date, journal, is_retracted, correction_status "
                           f"FROM articles WHERE pmid IN ({marks})", pmids).fetchall()
-    return articles, types
+    return articles, indexed
 
 
 _TAGGER: Tagger | None = None
@@ -72,11 +77,11 @@ _TAGGER: Tagger | None = None
 
 def _tag_articles(batch) -> tuple[list[int], list[tuple], list[tuple]]:
     tagger = _TAGGER
-    articles, types = batch
+    articles, indexed = batch
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pmids, tag_rows, study_rows = [], [], []
     for pmid, title, abstract, *article in articles:
-        tags, labels = tag_record(tagger, title, abstract, types.get(pmid, ()))
+        tags, labels = tag_record(tagger, title, abstract, *indexed.get(pmid, ((), (), ())))
         tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version)
                      for t in tags]
         study_rows.append(_study(pmid, title, article, tags, labels, tagger.version, stamp))
@@ -105,4 +110,10 @@ def _study(pmid, title, article, tags, labels, version, stamp) -> tuple:
     return (pmid, title, year, pub_date, journal, first("study_type"), level, as_json("condition"),
             as_json("application_form"), as_json("substances"), kap, as_json("age_of_participants"),
             first("clinical_trial_phase"), as_json("study_control"), first("number_of_participants"),
-            is_retracted, correction_status, version, stamp)
+            is_retracted, correction_status, version, stamp, _details(tags))
+
+
+def _details(tags) -> str:
+    """The study's finer values (pipeline.taxonomy.DETAILS), in taxonomy order, as a JSON list."""
+    present = {t.value for t in tags if t.value in DETAIL_VALUES}
+    return json.dumps([v for values in DETAILS.values() for v in values if v in present], ensure_ascii=False)

@@ -256,7 +256,8 @@ def publish_snapshot(db_path, out_dir):
 
 @cli.command("tag")
 @click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), required=True,
-              help="JSON lines with id, title, abstract (optional publication_types).")
+              help="JSON lines with id, title, abstract (optional: publication_types, mesh, keywords, "
+                   "each a list of strings).")
 @click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True)
 def tag_command(input_file, output_file):
     """Tag abstracts from a JSONL file: each output line has the id, the tags with their
@@ -272,7 +273,10 @@ def tag_command(input_file, output_file):
             continue
         try:
             row = json.loads(line)
-            tags, labels = tag_record(tagger, row.get("title"), row.get("abstract"), row.get("publication_types") or ())
+            indexed = [row.get(key) or [] for key in ("publication_types", "mesh", "keywords")]
+            if not all(isinstance(terms, list) and all(isinstance(t, str) for t in terms) for terms in indexed):
+                fail(f"{input_file.name} line {number}: publication_types, mesh and keywords must be lists of strings")
+            tags, labels = tag_record(tagger, row.get("title"), row.get("abstract"), *indexed)
         except (ValueError, AttributeError) as error:
             fail(f"{input_file.name} line {number}: not a JSON object with title/abstract ({error})")
         output_file.write(json.dumps({

@@ -113,11 +113,17 @@ def _anchor_words(alternative: str) -> list[str] | None:
     flat = alternative
     while re.search(r"\([^()]*\|[^()]*\)", flat):  # inner alternations: any branch may match
         flat = re.sub(r"\([^()]*\|[^()]*\)", " ", flat)
-    runs = re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]", " ", flat).lower())
-    if runs:
-        return [max(runs, key=len)]
+    runs = sorted(re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z.]|\[[^\]]*\]", " ", flat).lower()), key=len, reverse=True)
     groups = [branches.split("|") for branches in re.findall(r"\(((?:[a-z]{3,}\|)+[a-z]{3,})\)", alternative)]
-    return max(groups, key=lambda words: min(map(len, words))) if groups else None
+    rare = [run for run in runs if run not in COMMON_WORDS]
+    if rare or not groups:
+        return (rare or runs)[:1] or None
+    return max(groups, key=lambda words: min(map(len, words)))
+
+
+# Words too frequent in this literature to be good anchors: a rule anchored on one would run near
+# every mention ("ketamine" in "ketamine (abuse|misuse)"); a rarer word of the pattern is used instead.
+COMMON_WORDS = frozenset({"ketamine", "treatment", "depress", "depression", "disorder", "patients"})
 
 
 class AnchorIndex:

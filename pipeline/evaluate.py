@@ -52,7 +52,8 @@ def evaluate_file(path) -> dict:
     with opener(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     tagger = Tagger()
-    predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or ()))
+    predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
+                                          r.get("mesh") or (), r.get("keywords") or ()))
                  for r in rows]
     results = {}
     for task in GOLD_LABELS:

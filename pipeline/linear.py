@@ -31,7 +31,7 @@ from pathlib import Path
 import ahocorasick
 import numpy
 
-from pipeline.taxonomy import GOLD_LABELS
+from pipeline.taxonomy import DETAIL_VALUES, GOLD_LABELS
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
@@ -58,17 +58,20 @@ class Decision:
     spot: Spot | None
 
 
-def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary: dict | None = None
-             ) -> tuple[dict, dict]:
+def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary: dict | None = None,
+             read: dict | None = None) -> tuple[dict, dict]:
     """Every feature of a record, with where it occurs: the source field for a word (located
     only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
     it has no place; and per source field, the text and its lower-case form with negated
     stretches blanked out (where evidence is looked for). With a `vocabulary` (prefix → words
-    that carry a weight), other words are left out: they would weigh nothing."""
+    that carry a weight), other words are left out: they would weigh nothing. `read` may give,
+    per source field, its lower-case text and where negation words start in it (the tagger's
+    own pass over the text finds them); they are found here otherwise."""
     found: dict[str, str | tuple | None] = {}
     views = {}
     for prefix, source, text in (("t:", "title", title), ("a:", "abstract", abstract)):
-        plain, negated = _split_negated(text.lower())
+        lowered, cues = (read or {}).get(source) or (text.lower(), None)
+        plain, negated = _split_negated(lowered, cues)
         views[source] = (text, plain)
         if vocabulary is None:
             words = set(WORD.findall(plain)) - STOPWORDS
@@ -79,6 +82,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         found.update(dict.fromkeys(map(prefix.__add__, words), source))
         found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
+        if tag.value in DETAIL_VALUES:  # finer values leave the annotation's labels alone
+            continue
         place = (tag.source, tag.start, tag.end, tag.matched) if tag.matched else None
         for name in _names("r", tag.facet, tag.value, tag.source):
             found.setdefault(name, place)
@@ -94,16 +99,15 @@ def _names(kind: str, facet: str, value: str, source: str | None = None) -> tupl
     return (f"{kind}:{facet}:{value}",) + ((f"{kind}:{facet}:{value}:{source}",) if source else ())
 
 
-def _split_negated(lowered: str) -> tuple[str, str]:
+def _split_negated(lowered: str, cues: list[int] | None = None) -> tuple[str, str]:
     """The text with every negated stretch blanked out, and those stretches. A word a negation
     governs ("without PTSD", "no history of alcohol use") becomes its own feature, `n:word`, so
     that it never counts as the word itself; the negation reaches at most five words, and not
     past the end of the clause or a "but", "and" or "or". (What NEGATED.sub would do, tried only
-    where a negation word starts: scanning every character with the regex cost more.)"""
+    where a negation word starts, `cues`: scanning every character with the regex cost more.)"""
     pieces, negated, done = [], [], 0
-    for end, length in NEGATION_CUES.iter(lowered):
-        start = end - length + 1
-        if start < done or (start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_")):
+    for start in negation_cues(lowered) if cues is None else cues:
+        if start < done:
             continue
         match = NEGATED.match(lowered, start)
         if match:
@@ -114,6 +118,12 @@ def _split_negated(lowered: str) -> tuple[str, str]:
         return lowered, " ".join(negated)
     pieces.append(lowered[done:])
     return "".join(pieces), " ".join(negated)
+
+
+def negation_cues(lowered: str) -> list[int]:
+    """Where the negation words (NEGATION_WORDS, "exclu...") start a word, in text order."""
+    starts = (end - length + 1 for end, length in NEGATION_CUES.iter(lowered))
+    return sorted(s for s in starts if not s or not (lowered[s - 1].isalnum() or lowered[s - 1] == "_"))
 
 
 def _cue_automaton(cues):
@@ -127,7 +137,8 @@ def _cue_automaton(cues):
 NEGATION_WORDS = ("no", "not", "without", "absence", "free", "non", "never", "neither", "nor", "unlike")
 NEGATED = re.compile(rf"\b(?:{'|'.join(NEGATION_WORDS)}|exclu[a-z\-]*)\b"
                      r"((?:[^a-z0-9.;:,!?()]+(?!(?:but|and|or)\b)[a-z0-9][a-z0-9\-]*){0,5})")
-NEGATION_CUES = _cue_automaton((*NEGATION_WORDS, "exclu"))
+NEGATION_CUE_WORDS = (*NEGATION_WORDS, "exclu")
+NEGATION_CUES = _cue_automaton(NEGATION_CUE_WORDS)
 STOPWORDS = set("a an the of in on at to for from by with as is are was were be been this that these those "
                 "it its we our their they which who whom than then there here into over after before during "
                 "between within also such both each other more most".split())

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 
 from pipeline.anchors import Anchor, AnchorIndex, anchors, near
-from pipeline.linear import WEIGHTS, Decision, LinearLayer, features, merge
-from pipeline.taxonomy import EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
+from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
+from pipeline.taxonomy import DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-1"
+VERSION = "rules-2"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 REVIEW = "Systematic review/meta-analysis"
 
@@ -123,6 +124,40 @@ TEXT_RULES = [
         ("Non-controlled", r"\b(open-label|single-arm|uncontrolled|non-controlled|open trial)\b"),
         ("Pre-post", r"\b(pre-post|pre- and post|before and after|from baseline)\b"),
     ]),
+    *_rules("condition", [  # finer values (taxonomy.DETAILS): they leave the annotation's labels alone
+        ("Treatment-resistant depression", r"\b(treatment[- ](resistant|refractory) (major )?depress\w*|trd|"
+                                           r"(resistant|refractory) depression)\b"),
+        ("Bipolar depression", r"\bbipolar (depress\w*|disorders?|i|ii)\b"),
+        ("Postpartum/perinatal depression", r"\b(post-?partum|peri-?partum|perinatal|post-?natal|antenatal|"
+                                            r"puerper\w*)\b"),
+        ("Suicidal ideation/behaviour", r"\bsuicid\w*"),
+        ("Obsessive-compulsive disorder", r"\b(obsessive[- ]compulsive|ocd)\b"),
+        ("Opioid use disorder", r"\b(opioid (use disorder|dependence|addiction|withdrawal)|opiate (dependence|"
+                                r"addiction)|heroin)\b"),
+        ("Cocaine/stimulant use", r"\b(cocaine|methamphetamine|amphetamine (use|dependence)|stimulant use)\b"),
+        ("Cannabis use", r"\b(cannabis|marijuana|marihuana)\b"),
+        ("Tobacco/smoking", r"\b(tobacco|smoking cessation|smokers?|nicotine dependence|cigarettes?)\b"),
+        ("Recreational ketamine use/harms", r"\b(ketamine[- ](abuse|abuser|abusers|misuse|dependence|addiction|user|"
+                                            r"users|uropathy|cystitis|bladder)|(recreational|illicit|street) ketamine)\b"),
+        ("Anaesthesia/sedation/acute analgesia", r"\b(general an(a)?esthesia|induction of an(a)?esthesia|"
+                                                 r"procedural sedation|sedation|post-?operative (pain|analgesia)|"
+                                                 r"perioperative|intraoperative|surgery|surgical patients|"
+                                                 r"emergency department)\b"),
+    ]),
+    *_rules("study_design", [
+        ("Open-label/single-arm", r"\b(open-label|open label|single-arm|single arm|uncontrolled)\b"),
+        ("Controlled non-randomised", r"\b(nonrandomized|nonrandomised|non-randomized|non-randomised|"
+                                      r"quasi-experimental)\b"),
+        ("Narrative review", r"\b(narrative review|literature review|review of the literature|review of the evidence|"
+                             r"this review|we review|we reviewed)\b"),
+    ]),
+    *_rules("route", [
+        ("Intramuscular", r"\b(intramuscular\w*|i\.m\b)"),
+        ("Sublingual/buccal", r"\b(sublingual\w*|buccal|transmucosal)\b"),
+    ]),
+    *_rules("population", [
+        ("Older adult", r"\b(older (adults?|patients|people)|elderly|geriatric|late-life)\b"),
+    ]),
     *_rules("population", [
         ("Pediatric (< 18 years old)", r"\b(child\w*|adolescen\w*|pediatric|paediatric|youths?|"
                                        r"teenagers?|juvenile|minors)\b"),
@@ -142,15 +177,108 @@ PUBLICATION_TYPE_RULES = {
     "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
 }
 
+# MeSH headings (and author keywords, looked up the same way) that say what a study is about.
+# Not every heading does: "Schizophrenia" on a ketamine study usually means a psychosis model in
+# healthy volunteers, "Substance-Related Disorders" a survey of recreational users; an
+# "esketamine" keyword often sits on a study of racemic ketamine.
+INDEXED_TERMS = {
+    "Depression": ("condition", "Depression"),
+    "Depressive Disorder": ("condition", "Depression"),
+    "Depressive Disorder, Major": ("condition", "Depression"),
+    "Major depressive disorder": ("condition", "Depression"),
+    "Dysthymic Disorder": ("condition", "Depression"),
+    "Depressive Disorder, Treatment-Resistant": (("condition", "Depression"),
+                                                 ("condition", "Treatment-resistant depression")),
+    "Treatment-resistant depression": (("condition", "Depression"), ("condition", "Treatment-resistant depression")),
+    "Depression, Postpartum": (("condition", "Depression"), ("condition", "Postpartum/perinatal depression")),
+    "Bipolar Disorder": (("condition", "Depression"), ("condition", "Bipolar depression")),
+    "Suicidal Ideation": (("condition", "Depression"), ("condition", "Suicidal ideation/behaviour")),
+    "Suicide, Attempted": (("condition", "Depression"), ("condition", "Suicidal ideation/behaviour")),
+    "Anxiety Disorders": ("condition", "Anxiety"),
+    "Phobia, Social": ("condition", "Anxiety"),
+    "Panic Disorder": ("condition", "Anxiety"),
+    "Stress Disorders, Post-Traumatic": ("condition", "Post-traumatic stress disorder (PTSD)"),
+    "Obsessive-Compulsive Disorder": (("condition", "Psychiatric condition"),
+                                      ("condition", "Obsessive-compulsive disorder")),
+    "Alcoholism": ("condition", "Alcoholism"),
+    "Alcohol use disorder": ("condition", "Alcoholism"),
+    "Tobacco Use Disorder": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Tobacco/smoking")),
+    "Smoking Cessation": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Tobacco/smoking")),
+    "Opioid-Related Disorders": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Opioid use disorder")),
+    "Heroin Dependence": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Opioid use disorder")),
+    "Cocaine-Related Disorders": (("condition", "Other addictions (e.g. smoking)"),
+                                  ("condition", "Cocaine/stimulant use")),
+    "Amphetamine-Related Disorders": (("condition", "Other addictions (e.g. smoking)"),
+                                      ("condition", "Cocaine/stimulant use")),
+    "Marijuana Abuse": ("condition", "Cannabis use"),
+    "Anorexia Nervosa": ("condition", "Anorexia"),
+    "Alzheimer Disease": ("condition", "Alzheimer’s disease"),
+    "Dementia": ("condition", "Non-Alzheimer dementia"),
+    "Chronic Pain": ("condition", "(Chronic) Pain"),
+    "Neuralgia": ("condition", "(Chronic) Pain"),
+    "Fibromyalgia": ("condition", "(Chronic) Pain"),
+    "Complex Regional Pain Syndromes": ("condition", "(Chronic) Pain"),
+    "Migraine Disorders": ("condition", "(Chronic) Pain"),
+    "Palliative Care": ("condition", "Palliative Setting"),
+    "Terminal Care": ("condition", "Palliative Setting"),
+    "Hospice Care": ("condition", "Palliative Setting"),
+    "Healthy Volunteers": ("condition", "Healthy Participants"),
+    "Anesthesia": ("condition", "Anaesthesia/sedation/acute analgesia"),
+    "Anesthesia, General": ("condition", "Anaesthesia/sedation/acute analgesia"),
+    "Conscious Sedation": ("condition", "Anaesthesia/sedation/acute analgesia"),
+    "Deep Sedation": ("condition", "Anaesthesia/sedation/acute analgesia"),
+    "Pain, Postoperative": ("condition", "Anaesthesia/sedation/acute analgesia"),
+    "Administration, Intranasal": ("route", "Nasal"),
+    "Nasal Sprays": ("route", "Nasal"),
+    "Administration, Oral": ("route", "Oral"),
+    "Infusions, Intravenous": ("route", "Intravenous"),
+    "Injections, Intravenous": ("route", "Intravenous"),
+    "Administration, Intravenous": ("route", "Intravenous"),
+    "Injections, Subcutaneous": ("route", "Subcutaneous"),
+    "Injections, Intramuscular": (("route", "Other"), ("route", "Intramuscular")),
+    "Administration, Sublingual": (("route", "Other"), ("route", "Sublingual/buccal")),
+    "Administration, Buccal": (("route", "Other"), ("route", "Sublingual/buccal")),
+    "Ketamine": ("substance", "Ketamine"),
+    "N-Methyl-3,4-methylenedioxyamphetamine": ("substance", "MDMA"),
+    "Lysergic Acid Diethylamide": ("substance", "LSD"),
+    "Psilocybin": ("substance", "Psilocybin"),
+    "Banisteriopsis": ("substance", "Ayahuasca"),
+    "N,N-Dimethyltryptamine": ("substance", "DMT"),
+    "Mescaline": ("substance", "Mescaline"),
+    "Ibogaine": ("substance", "Ibogaine"),
+    "Psychotherapy": ("kap", "psychotherapy"),
+    "Cognitive Behavioral Therapy": ("kap", "psychotherapy"),
+    "Psychotherapy, Group": ("kap", "psychotherapy"),
+    "Mindfulness": ("kap", "psychotherapy"),
+    "Child": ("population", "Pediatric (< 18 years old)"),
+    "Child, Preschool": ("population", "Pediatric (< 18 years old)"),
+    "Infant": ("population", "Pediatric (< 18 years old)"),
+    "Aged": ("population", "Older adult"),
+    "Aged, 80 and over": ("population", "Older adult"),
+    "Rats": ("population", "animal"),
+    "Mice": ("population", "animal"),
+    "Disease Models, Animal": ("population", "animal"),
+}
+INDEXED_SOURCES = ("mesh", "keyword")
+INDEXED = {term.lower(): values if isinstance(values[0], tuple) else (values,)
+           for term, values in INDEXED_TERMS.items()}
+
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
 PARTICIPANT_NOUNS = ("patients", "participants", "subjects", "volunteers", "adults", "individuals", "veterans",
                      "users", "respondents", "people", "men", "women", "persons", "cases", "children", "adolescents")
 PARTICIPANTS = re.compile(rf"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){{0,3}}?(?:{'|'.join(PARTICIPANT_NOUNS)}))\b",
                           re.I)
-COUNT = len(TEXT_RULES)  # the participant count's anchors ("=" and the nouns) follow the rules'
+# A finer condition counts from the abstract only when named twice there: once is often a
+# background sentence ("ketamine is effective in treatment-resistant depression").
+TWICE = frozenset(index for index, (facet, value, *_) in enumerate(TEXT_RULES)
+                  if facet == "condition" and value in DETAIL_VALUES)
+# After the rules' anchors, those of the participant count ("=" and the nouns) and the negation
+# words the linear layer's features need: one pass over the text finds them all.
+COUNT, CUES = len(TEXT_RULES), len(TEXT_RULES) + 1
 ANCHORS = AnchorIndex([*(rule_anchors for *_, rule_anchors in TEXT_RULES),
-                       (Anchor("="), *(Anchor(noun, at_word_start=True, ends=True) for noun in PARTICIPANT_NOUNS))])
+                       (Anchor("="), *(Anchor(noun, at_word_start=True, ends=True) for noun in PARTICIPANT_NOUNS)),
+                       tuple(Anchor(cue, at_word_start=True) for cue in NEGATION_CUE_WORDS)])
 NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
                (199, "100-199"), (499, "200-499"), (999, "500-999")]
 
@@ -165,21 +293,35 @@ class Tagger:
         decides = self.linear.decides if self.linear else {}
         self.decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}
 
-    def tag(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
-        tags = self.rule_tags(title, abstract, publication_types)
+    def tag(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()) -> list[Tag]:
+        """Every tag of a record. `mesh` and `keywords` are MeSH descriptor names and author
+        keywords: they add tags of their own, but the linear layer weighs the text (and
+        publication types) alone, as it was trained to: new records carry no MeSH for months."""
+        tags, texts = self._rule_pass(title, abstract, publication_types, mesh, keywords)
         if not self.linear:
             return tags
-        found, views = features(title or "", abstract or "", tags, rule_labels(tags), self.linear.vocabulary)
+        text_tags = [t for t in tags if t.source not in INDEXED_SOURCES]
+        read = {source: (lowered, [start for start, *_ in spots.get(CUES, ())])
+                for source, _, lowered, spots in texts if spots is not None}
+        found, views = features(title or "", abstract or "", text_tags, rule_labels(text_tags), self.linear.vocabulary,
+                                read)
         decisions = self.linear.decide(found, views)
-        return [t for t in tags if (t.facet, t.value) not in self.decided] + [_linear_tag(d) for d in decisions]
+        # the layer's decisions replace the rules' tags for what it decides; MeSH and keywords stay as evidence
+        kept = [t for t in tags if t.source in INDEXED_SOURCES or (t.facet, t.value) not in self.decided]
+        return kept + [_linear_tag(d) for d in decisions]
 
-    def rule_tags(self, title: str | None, abstract: str | None, publication_types=()) -> list[Tag]:
+    def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
+                  ) -> list[Tag]:
+        return self._rule_pass(title, abstract, publication_types, mesh, keywords)[0]
+
+    def _rule_pass(self, title, abstract, publication_types, mesh, keywords) -> tuple[list[Tag], list[tuple]]:
+        """The rules' tags, and per source field its text, lower-case text and anchor spots."""
         tags: list[Tag] = []
         texts = [(source, text, text.lower()) for source, text in (("title", title or ""), ("abstract", abstract or ""))]
         texts = [(source, text, lowered, ANCHORS.spots(lowered) if len(lowered) == len(text) else None)
                  for source, text, lowered in texts]  # (case folding that moves offsets: no shortcut)
         candidates = sorted(ANCHORS.always.union(*(range(COUNT) if spots is None else spots for *_, spots in texts))
-                            - {COUNT})
+                            - {COUNT, CUES})
         for index in candidates:
             facet, value, pattern, anchors = TEXT_RULES[index]
             for source, text, lowered, spots in texts:
@@ -189,8 +331,10 @@ class Tagger:
                     matches = near(pattern, text, lowered, spots[index])
                 else:
                     continue
-                match = next((m for m in matches if source == "title" or not _negated(text, m)), None)
-                if match:
+                wanted = 2 if source == "abstract" and index in TWICE else 1
+                found = list(islice((m for m in matches if source == "title" or not _negated(text, m)), wanted))
+                if len(found) == wanted:
+                    match = found[0]
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
                     break
@@ -199,7 +343,10 @@ class Tagger:
                 facet, value = PUBLICATION_TYPE_RULES[name]
                 tags.append(Tag(facet, value, "publication_type", name, rule=f"pubtype:{name}"))
         tags += _participants(*texts[1][1:])
-        return _unique(tags)
+        for source, terms in (("mesh", mesh), ("keyword", keywords)):
+            tags += [Tag(facet, value, source, term, rule=f"{source}:{term}")
+                     for term in terms for facet, value in INDEXED.get(term.strip().lower(), ())]
+        return _details(_unique(tags)), texts
 
     def labels(self, tags: list[Tag]) -> dict[str, list[str]]:
         """The gold tasks' labels (spelled as in labelsets.json) implied by these tags: the
@@ -228,17 +375,19 @@ def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str,
         if tag.rule.startswith(LINEAR):
             chosen.setdefault(tag.facet, []).append(tag.value)
     for task, decided in decides.items():
-        labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], []), decided)
+        labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], ()), decided)
     return labels
 
 
 def rule_labels(tags: list[Tag]) -> dict[str, list[str]]:
     """The gold tasks' labels implied by the rules' tags (with defaults and parent labels)."""
-    found = {}
+    found: dict[str, list[str]] = {}
     for tag in tags:
-        found.setdefault(tag.facet, [])
-        if tag.value not in found[tag.facet]:
-            found[tag.facet].append(tag.value)
+        value = tag.value
+        if value not in DETAIL_VALUES:
+            values = found.setdefault(tag.facet, [])
+            if value not in values:
+                values.append(value)
     design = _design(found.get("study_design", []))
     review = design == REVIEW
     substances = [s for s in found.get("substance", []) if s != "Analogue"]
@@ -265,9 +414,10 @@ def rule_labels(tags: list[Tag]) -> dict[str, list[str]]:
         "study_control": ["Not applicable"] if review else _control(found.get("control", []), design),
         "number_of_participants": ["Not applicable"] if review else (found.get("participants") or ["Unknown"]),
     }
-    return {task: [v for v in values if v in GOLD_LABELS[task]] for task, values in labels.items()}
+    return {task: [v for v in values if v in GOLD_SETS[task]] for task, values in labels.items()}
 
 
+GOLD_SETS = {task: frozenset(labels) for task, labels in GOLD_LABELS.items()}
 PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)", "Alcoholism",
                "Other addictions (e.g. smoking)", "Anorexia", "Substance abuse"}
 DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
@@ -281,6 +431,18 @@ def _linear_tag(decision: Decision) -> Tag:
     if spot is None:
         return Tag(TASK_FACET[decision.task], decision.label, "derived", rule=rule)
     return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule)
+
+
+def _details(tags: list[Tag]) -> list[Tag]:
+    """The designs that follow from others: a systematic review is no narrative one; a study of
+    animals is preclinical."""
+    if any(t.value == REVIEW for t in tags):
+        tags = [t for t in tags if t.value != "Narrative review"]
+    animal = next((t for t in tags if t.facet == "population" and t.value == "animal"), None)
+    if animal:
+        tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,
+                        "study_design:Preclinical/animal"))
+    return tags
 
 
 def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:

@@ -21,6 +21,20 @@ FACETS = {
     "participants": "Number of participants (binned)",
 }
 
+# Finer values a clinician browses by, beyond the labels of the human annotation (which they do
+# not change): facet → values. They are tags with evidence like any other, and `studies.details`
+# lists them per study.
+DETAILS = {
+    "condition": ["Treatment-resistant depression", "Bipolar depression", "Postpartum/perinatal depression",
+                  "Suicidal ideation/behaviour", "Obsessive-compulsive disorder", "Opioid use disorder",
+                  "Cocaine/stimulant use", "Cannabis use", "Tobacco/smoking", "Recreational ketamine use/harms",
+                  "Anaesthesia/sedation/acute analgesia"],
+    "study_design": ["Open-label/single-arm", "Controlled non-randomised", "Narrative review", "Preclinical/animal"],
+    "route": ["Intramuscular", "Sublingual/buccal"],
+    "population": ["Older adult"],
+}
+DETAIL_VALUES = frozenset(value for values in DETAILS.values() for value in values)
+
 # Evidence level of each design: lower is stronger.
 EVIDENCE_LEVEL = {
     "Systematic review/meta-analysis": 1,

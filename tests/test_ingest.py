@@ -134,3 +134,14 @@ def test_worker_processes_build_the_same_database(tmp_path, shared):
     assert table_counts(serial) == table_counts(parallel)
     query = "select pmid, content_hash from articles order by pmid"
     assert serial.execute(query).fetchall() == parallel.execute(query).fetchall()
+
+
+def test_a_database_from_before_the_details_column_gets_it(tmp_path):
+    path = tmp_path / "old.db"
+    db = open_db(path)
+    db.execute("ALTER TABLE studies DROP COLUMN details")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm004_study_details'")
+    assert "details" not in db["studies"].columns_dict
+    db.close()
+    assert "details" in open_db(path)["studies"].columns_dict
+    assert "details" in open_db(path)["studies"].columns_dict  # and again: nothing to do

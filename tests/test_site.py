@@ -135,6 +135,9 @@ def test_taxonomy_page_lists_every_facet_and_who_decides_each_label(site):
     assert {label for label, by in rows.items() if by == "linear layer"} == set(decided)
     assert "cross-validation" in tree.text_content()
     assert page(site, "/").cssselect('a[href="/taxonomy"]')
+    trd = [a.get("href") for a in tree.cssselect("a") if a.text_content() == "Treatment-resistant depression"]
+    studies = site(trd[0].replace("/kaplit/studies?", "/kaplit/studies.json?_shape=array&")).json()
+    assert studies and all("Treatment-resistant depression" in json.loads(s["details"]) for s in studies)
 
 
 def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
@@ -202,10 +205,12 @@ def test_unknown_article_is_a_404(site):
 
 def test_studies_table_facets_for_clinicians(site):
     data = site("/kaplit/studies.json?_size=5").json()
-    assert {"conditions", "design", "routes", "substances", "kap", "year", "journal", "is_retracted"} <= set(
-        data["facet_results"])
+    assert {"conditions", "details", "design", "routes", "substances", "kap", "year", "journal",
+            "is_retracted"} <= set(data["facet_results"])
     conditions = {v["value"] for v in data["facet_results"]["conditions"]["results"]}
     assert {"Depression", PTSD} <= conditions
+    details = {v["value"] for v in data["facet_results"]["details"]["results"]}
+    assert {"Treatment-resistant depression", "Suicidal ideation/behaviour", "Open-label/single-arm"} <= details
 
 
 def test_atom_feed_follows_a_condition(site):

@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 
 from pipeline.linear import WEIGHTS
-from pipeline.taxonomy import EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
+from pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 from pipeline.tagger import Tagger
 
 
@@ -24,7 +24,7 @@ def taxonomy_context() -> dict:
         labels = [{"name": label, "by": "linear layer" if label in decides.get(task, ()) else "rules"}
                   for label in GOLD_LABELS.get(task, ())]
         facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
-                       "scores": scores.get(task)})
+                       "details": DETAILS.get(facet, []), "scores": scores.get(task)})
     levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
     return {"facets": facets, "levels": levels, "tagger_version": Tagger().version,
             "trained_on": model.get("trained_on")}

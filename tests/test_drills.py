@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from bench.corpus import write_corpus
 from db import schema
+from db.schema import STUDY_COLUMNS
 from db.ingest import ingest_paths
 from db.release import check
 from db.tags import retag
@@ -44,8 +45,8 @@ def fingerprint(path) -> dict:
     found["articles"] = conn.execute("select pmid, content_hash from articles order by pmid").fetchall()
     found["tags"] = conn.execute("select pmid, facet, value, source, matched, start, end, rule from tags "
                                  "order by 1, 2, 3, 4, 6").fetchall()
-    found["studies"] = conn.execute("select * from studies order by pmid").fetchall()
-    found["studies"] = [row[:-1] for row in found["studies"]]  # without tagged_at
+    shown = ", ".join(c for c in STUDY_COLUMNS if c != "tagged_at")
+    found["studies"] = conn.execute(f"select {shown} from studies order by pmid").fetchall()
     found["evidence_map"] = conn.execute("select * from evidence_map order by 1, 2").fetchall()
     found["search"] = conn.execute("select rowid from articles_fts where articles_fts match 'ketamine' "
                                    "order by rowid").fetchall()

@@ -62,7 +62,7 @@ def fit(found: list[dict], rows: list[dict], tasks=GOLD_LABELS) -> dict:
 
     models = {}
     for task, labels in tasks.items():
-        scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
+        scored, _ = _gold(rows, task)
         vectorizer = DictVectorizer()
         matrix = vectorizer.fit_transform([{f: _value(f) for f in found[i]} for i in scored]).tocsr()
         matrix.indices, matrix.indptr = matrix.indices.astype(np.int32), matrix.indptr.astype(np.int32)
@@ -105,8 +105,7 @@ def choose(rows, layer_labels, baseline) -> dict:
     """Which labels the layer decides: those where its held-out F1 beats the rules'."""
     decides = {}
     for task in GOLD_LABELS:
-        scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
-        gold = [rows[i]["labels"][task] for i in scored]
+        scored, gold = _gold(rows, task)
         layer_total, by_layer = score_task(gold, [layer_labels[i].get(task, []) for i in scored])
         rules_total, by_rules = score_task(gold, [baseline[i][task] for i in scored])
         if task in SINGLE_LABEL:  # one label each: the layer picks among all of them, or none
@@ -118,6 +117,12 @@ def choose(rows, layer_labels, baseline) -> dict:
         if taken:
             decides[task] = taken
     return decides
+
+
+def _gold(rows, task) -> tuple[list[int], list[list[str]]]:
+    """The records labelled for a task, and their labels."""
+    scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
+    return scored, [rows[i]["labels"][task] for i in scored]
 
 
 def shipped_labels(tags, layer_labels, decides) -> list[dict]:
@@ -138,8 +143,7 @@ def scores(rows, baseline, final) -> dict:
     """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger."""
     out = {}
     for task in GOLD_LABELS:
-        scored = [i for i, row in enumerate(rows) if row["labels"].get(task)]
-        gold = [rows[i]["labels"][task] for i in scored]
+        scored, gold = _gold(rows, task)
         out[task] = {"rules": round(score_task(gold, [baseline[i][task] for i in scored])[0].f1, 4),
                      "combined": round(score_task(gold, [final[i][task] for i in scored])[0].f1, 4)}
     return out

@@ -180,7 +180,8 @@ PUBLICATION_TYPE_RULES = {
 # MeSH headings (and author keywords, looked up the same way) that say what a study is about.
 # Not every heading does: "Schizophrenia" on a ketamine study usually means a psychosis model in
 # healthy volunteers, "Substance-Related Disorders" a survey of recreational users; an
-# "esketamine" keyword often sits on a study of racemic ketamine.
+# "esketamine" keyword often sits on a study of racemic ketamine, and "Aged" on any study whose
+# participants reach 65 (not one of older adults).
 INDEXED_TERMS = {
     "Depression": ("condition", "Depression"),
     "Depressive Disorder": ("condition", "Depression"),
@@ -253,8 +254,6 @@ INDEXED_TERMS = {
     "Child": ("population", "Pediatric (< 18 years old)"),
     "Child, Preschool": ("population", "Pediatric (< 18 years old)"),
     "Infant": ("population", "Pediatric (< 18 years old)"),
-    "Aged": ("population", "Older adult"),
-    "Aged, 80 and over": ("population", "Older adult"),
     "Rats": ("population", "animal"),
     "Mice": ("population", "animal"),
     "Disease Models, Animal": ("population", "animal"),

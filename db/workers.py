@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from contextlib import contextmanager
 
@@ -20,8 +21,22 @@ def worker_pool(workers: int | None, worth_it: bool):
         return
     # fork: workers start in milliseconds with parser and tagger already loaded; they never
     # touch the parent's SQLite connection, and kaplit starts no threads before this point.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals)
+    try:
         yield pool, workers
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()  # workers finish and exit on their own
+    pool.join()
+
+
+def _default_signals():
+    """A worker dies of SIGTERM (Pool.terminate relies on it) even when the parent caught it, as
+    Scrapy's crawl does in `kaplit build` (a caught SIGTERM left terminate() waiting forever);
+    Ctrl-C is for the parent, which then terminates the workers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def in_order(pool, function, arguments, in_flight: int = 6):

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -154,3 +155,26 @@ def test_damaged_database_is_reported_by_check_and_by_every_command(tmp_path, co
         result = kaplit(*command, "--db", path)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert str(path) in result.stderr
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_worker_pool_ends_when_the_parent_caught_sigterm(fail):
+    """`kaplit build` crawls with Scrapy, which catches SIGTERM, then tags in worker processes:
+    the pool must still end, after its work and after an error (terminate relies on SIGTERM)."""
+    code = f"""
+import signal
+signal.signal(signal.SIGTERM, lambda *args: None)  # what Scrapy's crawl leaves behind
+from db.workers import in_order, worker_pool
+for _ in range(20):
+    try:
+        with worker_pool(2, True) as (pool, count):
+            assert list(in_order(pool, pow, [(2, n) for n in range(50)])) == [2 ** n for n in range(50)]
+            if {fail}:
+                raise RuntimeError("stop")
+    except RuntimeError:
+        pass
+print("ended")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0 and result.stdout.strip() == "ended", result.stderr

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from itertools import islice
 
+from pipeline import indexed
 from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
@@ -177,91 +178,6 @@ PUBLICATION_TYPE_RULES = {
     "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
 }
 
-# MeSH headings (and author keywords, looked up the same way) that say what a study is about.
-# Not every heading does: "Schizophrenia" on a ketamine study usually means a psychosis model in
-# healthy volunteers, "Substance-Related Disorders" a survey of recreational users; an
-# "esketamine" keyword often sits on a study of racemic ketamine, and "Aged" on any study whose
-# participants reach 65 (not one of older adults).
-INDEXED_TERMS = {
-    "Depression": ("condition", "Depression"),
-    "Depressive Disorder": ("condition", "Depression"),
-    "Depressive Disorder, Major": ("condition", "Depression"),
-    "Major depressive disorder": ("condition", "Depression"),
-    "Dysthymic Disorder": ("condition", "Depression"),
-    "Depressive Disorder, Treatment-Resistant": (("condition", "Depression"),
-                                                 ("condition", "Treatment-resistant depression")),
-    "Treatment-resistant depression": (("condition", "Depression"), ("condition", "Treatment-resistant depression")),
-    "Depression, Postpartum": (("condition", "Depression"), ("condition", "Postpartum/perinatal depression")),
-    "Bipolar Disorder": (("condition", "Depression"), ("condition", "Bipolar depression")),
-    "Suicidal Ideation": (("condition", "Depression"), ("condition", "Suicidal ideation/behaviour")),
-    "Suicide, Attempted": (("condition", "Depression"), ("condition", "Suicidal ideation/behaviour")),
-    "Anxiety Disorders": ("condition", "Anxiety"),
-    "Phobia, Social": ("condition", "Anxiety"),
-    "Panic Disorder": ("condition", "Anxiety"),
-    "Stress Disorders, Post-Traumatic": ("condition", "Post-traumatic stress disorder (PTSD)"),
-    "Obsessive-Compulsive Disorder": (("condition", "Psychiatric condition"),
-                                      ("condition", "Obsessive-compulsive disorder")),
-    "Alcoholism": ("condition", "Alcoholism"),
-    "Alcohol use disorder": ("condition", "Alcoholism"),
-    "Tobacco Use Disorder": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Tobacco/smoking")),
-    "Smoking Cessation": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Tobacco/smoking")),
-    "Opioid-Related Disorders": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Opioid use disorder")),
-    "Heroin Dependence": (("condition", "Other addictions (e.g. smoking)"), ("condition", "Opioid use disorder")),
-    "Cocaine-Related Disorders": (("condition", "Other addictions (e.g. smoking)"),
-                                  ("condition", "Cocaine/stimulant use")),
-    "Amphetamine-Related Disorders": (("condition", "Other addictions (e.g. smoking)"),
-                                      ("condition", "Cocaine/stimulant use")),
-    "Marijuana Abuse": ("condition", "Cannabis use"),
-    "Anorexia Nervosa": ("condition", "Anorexia"),
-    "Alzheimer Disease": ("condition", "Alzheimer’s disease"),
-    "Dementia": ("condition", "Non-Alzheimer dementia"),
-    "Chronic Pain": ("condition", "(Chronic) Pain"),
-    "Neuralgia": ("condition", "(Chronic) Pain"),
-    "Fibromyalgia": ("condition", "(Chronic) Pain"),
-    "Complex Regional Pain Syndromes": ("condition", "(Chronic) Pain"),
-    "Migraine Disorders": ("condition", "(Chronic) Pain"),
-    "Palliative Care": ("condition", "Palliative Setting"),
-    "Terminal Care": ("condition", "Palliative Setting"),
-    "Hospice Care": ("condition", "Palliative Setting"),
-    "Healthy Volunteers": ("condition", "Healthy Participants"),
-    "Anesthesia": ("condition", "Anaesthesia/sedation/acute analgesia"),
-    "Anesthesia, General": ("condition", "Anaesthesia/sedation/acute analgesia"),
-    "Conscious Sedation": ("condition", "Anaesthesia/sedation/acute analgesia"),
-    "Deep Sedation": ("condition", "Anaesthesia/sedation/acute analgesia"),
-    "Pain, Postoperative": ("condition", "Anaesthesia/sedation/acute analgesia"),
-    "Administration, Intranasal": ("route", "Nasal"),
-    "Nasal Sprays": ("route", "Nasal"),
-    "Administration, Oral": ("route", "Oral"),
-    "Infusions, Intravenous": ("route", "Intravenous"),
-    "Injections, Intravenous": ("route", "Intravenous"),
-    "Administration, Intravenous": ("route", "Intravenous"),
-    "Injections, Subcutaneous": ("route", "Subcutaneous"),
-    "Injections, Intramuscular": (("route", "Other"), ("route", "Intramuscular")),
-    "Administration, Sublingual": (("route", "Other"), ("route", "Sublingual/buccal")),
-    "Administration, Buccal": (("route", "Other"), ("route", "Sublingual/buccal")),
-    "Ketamine": ("substance", "Ketamine"),
-    "N-Methyl-3,4-methylenedioxyamphetamine": ("substance", "MDMA"),
-    "Lysergic Acid Diethylamide": ("substance", "LSD"),
-    "Psilocybin": ("substance", "Psilocybin"),
-    "Banisteriopsis": ("substance", "Ayahuasca"),
-    "N,N-Dimethyltryptamine": ("substance", "DMT"),
-    "Mescaline": ("substance", "Mescaline"),
-    "Ibogaine": ("substance", "Ibogaine"),
-    "Psychotherapy": ("kap", "psychotherapy"),
-    "Cognitive Behavioral Therapy": ("kap", "psychotherapy"),
-    "Psychotherapy, Group": ("kap", "psychotherapy"),
-    "Mindfulness": ("kap", "psychotherapy"),
-    "Child": ("population", "Pediatric (< 18 years old)"),
-    "Child, Preschool": ("population", "Pediatric (< 18 years old)"),
-    "Infant": ("population", "Pediatric (< 18 years old)"),
-    "Rats": ("population", "animal"),
-    "Mice": ("population", "animal"),
-    "Disease Models, Animal": ("population", "animal"),
-}
-INDEXED_SOURCES = ("mesh", "keyword")
-INDEXED = {term.lower(): values if isinstance(values[0], tuple) else (values,)
-           for term, values in INDEXED_TERMS.items()}
-
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
 PARTICIPANT_NOUNS = ("patients", "participants", "subjects", "volunteers", "adults", "individuals", "veterans",
@@ -299,14 +215,14 @@ class Tagger:
         tags, texts = self._rule_pass(title, abstract, publication_types, mesh, keywords)
         if not self.linear:
             return tags
-        text_tags = [t for t in tags if t.source not in INDEXED_SOURCES]
+        text_tags = [t for t in tags if t.source not in indexed.SOURCES]
         read = {source: (lowered, [start for start, *_ in spots.get(CUES, ())])
                 for source, _, lowered, spots in texts if spots is not None}
         found, views = features(title or "", abstract or "", text_tags, rule_labels(text_tags), self.linear.vocabulary,
                                 read)
         decisions = self.linear.decide(found, views)
         # the layer's decisions replace the rules' tags for what it decides; MeSH and keywords stay as evidence
-        kept = [t for t in tags if t.source in INDEXED_SOURCES or (t.facet, t.value) not in self.decided]
+        kept = [t for t in tags if t.source in indexed.SOURCES or (t.facet, t.value) not in self.decided]
         return kept + [_linear_tag(d) for d in decisions]
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
@@ -344,7 +260,7 @@ class Tagger:
         tags += _participants(*texts[1][1:])
         for source, terms in (("mesh", mesh), ("keyword", keywords)):
             tags += [Tag(facet, value, source, term, rule=f"{source}:{term}")
-                     for term in terms for facet, value in INDEXED.get(term.strip().lower(), ())]
+                     for term in terms for facet, value in indexed.lookup(term)]
         return _details(_unique(tags)), texts
 
     def labels(self, tags: list[Tag]) -> dict[str, list[str]]:

@@ -52,13 +52,13 @@ def anchors(pattern: str) -> tuple[Anchor, ...] | None:
 
 def _one_group(text: str) -> bool:
     """Whether text starts with a group that closes at its end (before a final \\b)."""
-    depth = 0
+    depth, escaped = 0, False
     for position, char in enumerate(text):
-        if char == "\\":
-            continue
-        depth += (char == "(") - (char == ")")
-        if depth == 0:
-            return text[position + 1:] in ("", "\\b")
+        if not escaped:
+            depth += (char == "(") - (char == ")")
+            if depth == 0:
+                return text[position + 1:] in ("", "\\b")
+        escaped = char == "\\" and not escaped
     return False
 
 

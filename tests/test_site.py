@@ -112,6 +112,13 @@ def test_article_page_structured_abstract_with_markup_links_and_evidence(site, s
     assert evidence and all(any(word in m for m in marked) for (word,) in evidence)
 
 
+def test_mesh_evidence_is_named_on_the_article_page(site, sql):
+    pmid, matched, value = sql("select pmid, matched, value from tags where source = 'mesh' "
+                               "and value = 'Treatment-resistant depression' order by pmid limit 1")[0]
+    rows = [tr.text_content() for tr in page(site, f"/article/{pmid}").cssselect("section.study-tags tr")]
+    assert any(value in row and f"“{matched}” in the MeSH headings" in row for row in rows)
+
+
 def test_every_tag_with_offsets_is_highlighted_on_its_article_page(site, sql):
     pmids = [p for (p,) in sql("select distinct pmid from tags where source = 'abstract' order by pmid limit 40")]
     for pmid in pmids:

@@ -221,9 +221,7 @@ class Tagger:
         found, views = features(title or "", abstract or "", text_tags, rule_labels(text_tags), self.linear.vocabulary,
                                 read)
         decisions = self.linear.decide(found, views)
-        # the layer's decisions replace the rules' tags for what it decides; MeSH and keywords stay as evidence
-        kept = [t for t in tags if t.source in indexed.SOURCES or (t.facet, t.value) not in self.decided]
-        return kept + [_linear_tag(d) for d in decisions]
+        return with_decisions(tags, [_linear_tag(d) for d in decisions], self.decided)
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
                   ) -> list[Tag]:
@@ -279,6 +277,12 @@ class Tagger:
         if EVIDENCE_LEVEL.get(design):
             extra.append(Tag("evidence_level", str(EVIDENCE_LEVEL[design]), "derived", rule="derived:evidence_level"))
         return extra
+
+
+def with_decisions(tags: list[Tag], linear_tags: list[Tag], decided: set[tuple[str, str]]) -> list[Tag]:
+    """The rules' tags less those for the (facet, value) pairs the linear layer decides (MeSH and
+    keyword tags stay, as evidence), and the layer's own tags."""
+    return [t for t in tags if t.source in indexed.SOURCES or (t.facet, t.value) not in decided] + linear_tags
 
 
 def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.evaluate import score_task
 from pipeline.linear import SINGLE_LABEL, LinearLayer, features
-from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels
+from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
@@ -132,10 +132,9 @@ def shipped_labels(tags, layer_labels, decides) -> list[dict]:
     decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}
     out = []
     for record_tags, record_layer in zip(tags, layer_labels):
-        kept = [t for t in record_tags if (t.facet, t.value) not in decided]
         linear = [Tag(TASK_FACET[task], label, "derived", rule=LINEAR)
                   for task, labels in record_layer.items() for label in labels if label in decides.get(task, ())]
-        out.append(combined_labels(kept + linear, decides))
+        out.append(combined_labels(with_decisions(record_tags, linear, decided), decides))
     return out
 
 

@@ -23,7 +23,7 @@ from pipeline.train import train
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.89, "study_type": 0.82, "application_form": 0.85, "substances": 0.89,
+CV_FLOOR = {"condition": 0.89, "study_type": 0.84, "application_form": 0.85, "substances": 0.89,
             "age_of_participants": 0.90, "clinical_trial_phase": 0.76, "study_control": 0.76,
             "number_of_participants": 0.67}
 
@@ -305,3 +305,36 @@ def test_negation_scopes_are_those_of_the_regex(shared):
     assert sum(bool(everywhere(t)[1]) for t in texts) > 500
     # the tagger hands features() the negation words found in its own pass: the same places
     assert all([start for start, *_ in ANCHORS.spots(t).get(CUES, ())] == negation_cues(t) for t in texts)
+
+
+def test_long_words_also_count_by_their_first_six_letters():
+    """Hand-written sentence. "randomised" is `a:randomised` and `a*random` (one feature for
+    randomised / randomized / randomly); the stem's evidence is the whole word it begins."""
+    from pipeline.linear import _locate, features
+
+    abstract = "Adults with depression were randomised to ketamine or midazolam."
+    found, views = features("Ketamine trial", abstract, [], {})
+    assert {"a:randomised", "a*random", "a*depres", "a*midazo", "a*ketami"} <= set(found)
+    assert "t*ketami" in found and "a*adults" not in found  # six letters or fewer: the word alone
+    spot = _locate(found["a*random"], "a*random", views)
+    assert (spot.source, spot.matched) == ("abstract", "randomised")
+    assert abstract[spot.start:spot.end] == "randomised"
+
+
+def test_features_read_through_the_vocabulary_are_those_training_sees(shared):
+    """The tagger computes only the features the layer weighs (its vocabulary): on every gold
+    record they must be exactly the weighed ones among those training computes."""
+    from pipeline.linear import LinearLayer, features
+    from pipeline.tagger import rule_labels
+
+    layer, rules = LinearLayer.load(), Tagger(linear=False)
+    with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    stems = 0
+    for row in rows:
+        tags = rules.tag(row["title"], row["abstract"])
+        every = features(row["title"], row["abstract"], tags, rule_labels(tags))[0]
+        read = features(row["title"], row["abstract"], tags, rule_labels(tags), layer.vocabulary)[0]
+        assert {f for f in read if f in layer.row} == {f for f in every if f in layer.row}, row["id"]
+        stems += any(f[1] == "*" for f in read if f in layer.row)
+    assert stems > len(rows) / 2

@@ -38,8 +38,7 @@ WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
 SINGLE_LABEL = {"study_type"}  # one design per study: the best-scoring label wins
 EVIDENCE_WORDS = 3
 # A long word also counts by its first six letters, `a*random` for "randomised", "randomized",
-# "randomly", ...: one feature for the variants of a word, which the design needs (study_type
-# +0.011 in cross-validation, 5 shuffles of the folds); the other tasks gained nothing from it.
+# "randomly", ...: one feature for the variants of a word; which tasks weigh them is train.STEMMED.
 STEM = 6
 
 
@@ -85,9 +84,9 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         else:
             words = vocabulary[prefix].intersection(every_word)
             negated_words = vocabulary["n:"].intersection(WORD.findall(negated)) if negated else ()
-            stems = vocabulary[stem].intersection([w[:STEM] for w in every_word if len(w) > STEM]) if vocabulary[stem] else ()
+            stems = set(map(vocabulary[stem].__getitem__, every_word)) if vocabulary[stem].weighed else ()
         found.update(dict.fromkeys(map(prefix.__add__, words), source))
-        found.update(dict.fromkeys(map(stem.__add__, stems), source))
+        found.update(dict.fromkeys(map(stem.__add__, filter(None, stems)), source))
         found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
         if tag.value in DETAIL_VALUES:  # finer values leave the annotation's labels alone
@@ -188,6 +187,21 @@ def _find_word(text: str, word: str, whole: bool = True) -> int:
 WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
+class StemsOf(dict):
+    """word → its stem if the layer weighs that stem, else "": remembered as words come, which
+    costs less than cutting every word of every text (bench/tag.py: 8 us a record)."""
+
+    def __init__(self, weighed: set[str]):
+        super().__init__()
+        self.weighed = weighed
+
+    def __missing__(self, word: str) -> str:
+        if len(self) > 1_000_000:  # a bound on the memory: words beyond a million start over
+            self.clear()
+        stem = self[word] = word[:STEM] if len(word) > STEM and word[:STEM] in self.weighed else ""
+        return stem
+
+
 class LinearLayer:
     def __init__(self, model: dict, digest: str = ""):
         self.version = f"{model['version']}-{digest[:8]}" if digest else model["version"]
@@ -205,7 +219,8 @@ class LinearLayer:
         for number, label_weights in enumerate(weights):
             for feature, weight in label_weights.items():
                 self.matrix[self.row[feature], number] = weight
-        self.vocabulary = {prefix: {f[2:] for f in self.row if f.startswith(prefix)} for prefix in ("t:", "a:", "n:", "t*", "a*")}
+        self.vocabulary = {prefix: {f[2:] for f in self.row if f.startswith(prefix)} for prefix in ("t:", "a:", "n:")}
+        self.vocabulary |= {prefix: StemsOf({f[2:] for f in self.row if f.startswith(prefix)}) for prefix in ("t*", "a*")}
         # per label, the features that speak for it, strongest first: a decision's reasons are
         # the first few of them that the record has
         self.supporters = [[f for _, f in sorted(((w, f) for f, w in label_weights.items() if w > 0), reverse=True)]

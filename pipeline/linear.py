@@ -2,13 +2,9 @@
 own hits to decide labels the rules alone get wrong too often.
 
 Each (task, label) the layer decides has its own model: a bias and a few hundred non-zero
-weights (L1-regularised) over features of four kinds:
-
-- `t:word` / `a:word`: a word of the title / of the abstract (lower case, common function words
-  left out); `t*stem` / `a*stem`: a word longer than six letters, by its first six (STEM);
-- `n:word`: a word a negation governs ("without PTSD"), in either;
-- `r:facet:value`: a rule of pipeline/tagger.py fired (with the words it matched);
-- `L:task:label`: the rules' label for a task (after their defaults and parent labels).
+weights (L1-regularised) over features of the kinds in FEATURE_KINDS: words of the title and
+abstract (lower case, common function words left out), long words by their first six letters,
+words a negation governs, the rules' hits and the rules' own labels.
 
 A decision is explainable: the tag it makes names the features that pushed it over the line,
 strongest first, and points at the first occurrence of the strongest one in the text.
@@ -34,6 +30,17 @@ import numpy
 from pipeline.taxonomy import DETAIL_VALUES, GOLD_LABELS
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
+# How to read a feature's name (its first two characters say its kind), with an example: the
+# reasons of a linear tag are such names; the site's /taxonomy page shows this table.
+FEATURE_KINDS = {
+    "t:": ("t:esketamine", "the word in the title"),
+    "a:": ("a:placebo", "the word in the abstract"),
+    "t*": ("t*random", "a word of the title that begins with these six letters (randomised, randomized, randomly, ...)"),
+    "a*": ("a*retros", "a word of the abstract that begins with these six letters (retrospective, retrospectively)"),
+    "n:": ("n:ptsd", "the word where a negation governs it (\"patients without PTSD\")"),
+    "r:": ("r:condition:Depression:title", "a rule fired (in the title, if the name ends so)"),
+    "L:": ("L:study_type:Case report", "the label the rules alone give for a task"),
+}
 WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
 SINGLE_LABEL = {"study_type"}  # one design per study: the best-scoring label wins
 EVIDENCE_WORDS = 3

@@ -155,6 +155,26 @@ def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
     assert any(matched in m.text_content() for m in tree.cssselect("mark"))
 
 
+def test_taxonomy_page_explains_every_feature_a_linear_tag_names(site, sql):
+    """Each feature named in the snapshot's linear tags ("... (a*random +1.52, r:...)") is of a
+    kind the /taxonomy page explains; stems among them point at the whole word they begin."""
+    import re
+
+    explained = [row.cssselect("code")[0].text_content()[:2]
+                 for row in page(site, "/taxonomy").cssselect("section.feature-kinds tbody tr")]
+    def reasons(rule):  # "linear:task:label p=0.97 (name +1.52, name -0.30)" -> the names
+        why = rule.split(" p=", 1)[1].split(" (", 1)[1][:-1]
+        return re.findall(r"(.+?) [+-]\d+\.\d\d(?:, |$)", why)
+
+    rules = [rule for (rule,) in sql("select rule from tags where rule like 'linear:% p=% (%)'")]
+    named = {name for rule in rules for name in reasons(rule)}
+    assert len(named) > 50 and {name[:2] for name in named} <= set(explained)
+    stems = sql("select matched, rule from tags where rule like 'linear:% p=% (_*%' and matched is not null")
+    assert stems
+    for matched, rule in stems:  # the strongest reason is a stem: the evidence is a word it begins
+        assert matched.lower().startswith(reasons(rule)[0][2:]), (matched, rule)
+
+
 def test_article_page_links_registered_trials(site, sql):
     pmid, accession = sql("select pmid, accession from trial_registrations "
                           "where databank = 'ClinicalTrials.gov' order by pmid limit 1")[0]

@@ -1,12 +1,13 @@
-"""What the taxonomy page shows: every facet and its values, the evidence levels, and how the
-tagger decides each label (rules, or the linear layer with its cross-validated scores)."""
+"""What the taxonomy page shows: every facet and its values, the evidence levels, how the
+tagger decides each label (rules, or the linear layer with its cross-validated scores), and how
+to read the features a linear tag names."""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 
-from pipeline.linear import WEIGHTS
+from pipeline.linear import FEATURE_KINDS, WEIGHTS
 from pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 from pipeline.tagger import Tagger
 
@@ -27,4 +28,4 @@ def taxonomy_context() -> dict:
                        "details": DETAILS.get(facet, []), "scores": scores.get(task)})
     levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
     return {"facets": facets, "levels": levels, "tagger_version": Tagger().version,
-            "trained_on": model.get("trained_on")}
+            "trained_on": model.get("trained_on"), "feature_kinds": list(FEATURE_KINDS.values())}

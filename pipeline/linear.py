@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cache
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 import ahocorasick
@@ -73,8 +73,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     """Every feature of a record, with where it occurs: the source field for a word (located
     only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
     it has no place; and per source field, the text and its lower-case form with negated
-    stretches blanked out (where evidence is looked for). With a `vocabulary` (prefix → words
-    that carry a weight), other words are left out: they would weigh nothing. `read` may give,
+    stretches blanked out (where evidence is looked for). With a `vocabulary` (LinearLayer's:
+    per kind, the words that carry a weight), other words are left out: they would weigh nothing. `read` may give,
     per source field, its lower-case text and where negation words start in it (the tagger's
     own pass over the text finds them); they are found here otherwise."""
     found: dict[str, str | tuple | None] = {}
@@ -83,17 +83,14 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         lowered, cues = (read or {}).get(source) or (text.lower(), None)
         plain, negated = _split_negated(lowered, cues)
         views[source] = (text, plain)
-        every_word = WORD.findall(plain)
         if vocabulary is None:
-            words = set(every_word) - STOPWORDS
+            words = set(WORD.findall(plain)) - STOPWORDS
+            names = [*map(prefix.__add__, words), *{stem + w[:STEM] for w in words if len(w) > STEM}]
             negated_words = set(WORD.findall(negated)) - STOPWORDS
-            stems = {word[:STEM] for word in words if len(word) > STEM}
         else:
-            words = vocabulary[prefix].intersection(every_word)
+            names = chain.from_iterable(map(vocabulary[prefix].__getitem__, WORD.findall(plain)))
             negated_words = vocabulary["n:"].intersection(WORD.findall(negated)) if negated else ()
-            stems = set(map(vocabulary[stem].__getitem__, every_word)) if vocabulary[stem].weighed else ()
-        found.update(dict.fromkeys(map(prefix.__add__, words), source))
-        found.update(dict.fromkeys(map(stem.__add__, filter(None, stems)), source))
+        found.update(dict.fromkeys(names, source))
         found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
         if tag.value in DETAIL_VALUES:  # finer values leave the annotation's labels alone
@@ -194,19 +191,21 @@ def _find_word(text: str, word: str, whole: bool = True) -> int:
 WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-class StemsOf(dict):
-    """word → its stem if the layer weighs that stem, else "": remembered as words come, which
-    costs less than cutting every word of every text (bench/tag.py: 8 us a record)."""
+class WordFeatures(dict):
+    """word → the names of its features that the layer weighs ("randomised" → ("a:randomised",
+    "a*random")), remembered as words come: a record's words then cost one C-level lookup each,
+    where cutting and naming them anew for every record cost ~25 us (bench/tag.py)."""
 
-    def __init__(self, weighed: set[str]):
+    def __init__(self, kind: str, stem_kind: str, weighed: dict):
         super().__init__()
-        self.weighed = weighed
+        self.kind, self.stem_kind, self.weighed = kind, stem_kind, weighed
 
-    def __missing__(self, word: str) -> str:
+    def __missing__(self, word: str) -> tuple[str, ...]:
         if len(self) > 1_000_000:  # a bound on the memory: words beyond a million start over
             self.clear()
-        stem = self[word] = word[:STEM] if len(word) > STEM and word[:STEM] in self.weighed else ""
-        return stem
+        names = (self.kind + word, self.stem_kind + word[:STEM]) if len(word) > STEM else (self.kind + word,)
+        known = self[word] = tuple(name for name in names if name in self.weighed)
+        return known
 
 
 class LinearLayer:
@@ -226,8 +225,8 @@ class LinearLayer:
         for number, label_weights in enumerate(weights):
             for feature, weight in label_weights.items():
                 self.matrix[self.row[feature], number] = weight
-        self.vocabulary = {prefix: {f[2:] for f in self.row if f.startswith(prefix)} for prefix in ("t:", "a:", "n:")}
-        self.vocabulary |= {prefix: StemsOf({f[2:] for f in self.row if f.startswith(prefix)}) for prefix in ("t*", "a*")}
+        self.vocabulary = {"t:": WordFeatures("t:", "t*", self.row), "a:": WordFeatures("a:", "a*", self.row),
+                           "n:": {f[2:] for f in self.row if f.startswith("n:")}}
         # per label, the features that speak for it, strongest first: a decision's reasons are
         # the first few of them that the record has
         self.supporters = [[f for _, f in sorted(((w, f) for f, w in label_weights.items() if w > 0), reverse=True)]

@@ -191,6 +191,9 @@ def _find_word(text: str, word: str, whole: bool = True) -> int:
 WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
+WORDS_REMEMBERED = 200_000  # ~20 MB of WordFeatures per process
+
+
 class WordFeatures(dict):
     """word → the names of its features that the layer weighs ("randomised" → ("a:randomised",
     "a*random")), remembered as words come: a record's words then cost one C-level lookup each,
@@ -201,7 +204,7 @@ class WordFeatures(dict):
         self.kind, self.stem_kind, self.weighed = kind, stem_kind, weighed
 
     def __missing__(self, word: str) -> tuple[str, ...]:
-        if len(self) > 1_000_000:  # a bound on the memory: words beyond a million start over
+        if len(self) >= WORDS_REMEMBERED:  # a bound on the memory: past it, words are looked up anew
             self.clear()
         names = (self.kind + word, self.stem_kind + word[:STEM]) if len(word) > STEM else (self.kind + word,)
         known = self[word] = tuple(name for name in names if name in self.weighed)

@@ -338,3 +338,17 @@ def test_features_read_through_the_vocabulary_are_those_training_sees(shared):
         assert {f for f in read if f in layer.row} == {f for f in every if f in layer.row}, row["id"]
         stems += any(f[1] == "*" for f in read if f in layer.row)
     assert stems > len(rows) / 2
+
+
+def test_remembered_words_are_bounded_and_still_right():
+    """WordFeatures remembers each word's feature names; past WORDS_REMEMBERED distinct words it
+    starts over (memory stays bounded) and keeps answering the same."""
+    from pipeline.linear import WORDS_REMEMBERED, LinearLayer
+
+    words = LinearLayer.load().vocabulary["a:"]
+    first = words["randomised"]
+    assert "a*random" in first
+    for number in range(WORDS_REMEMBERED + 10):
+        words[f"w{number}x"]
+    assert len(words) <= WORDS_REMEMBERED and "randomised" not in words
+    assert words["randomised"] == first and words["w1x"] == ()

@@ -74,8 +74,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
     it has no place; and per source field, the text and its lower-case form with negated
     stretches blanked out (where evidence is looked for). With a `vocabulary` (LinearLayer's:
-    per kind, the words that carry a weight), other words are left out: they would weigh
-    nothing. `read` may give, per source field, its lower-case text and where negation words
+    the weighed features each word gives, and the weighed negated words), other features are
+    left out: they would weigh nothing. `read` may give, per source field, its lower-case text and where negation words
     start in it (the tagger's own pass over the text finds them); they are found here otherwise."""
     found: dict[str, str | tuple | None] = {}
     views = {}

@@ -42,7 +42,9 @@ FEATURE_KINDS = {
     "L:": ("L:study_type:Case report", "the label the rules alone give for a task"),
 }
 WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
-SINGLE_LABEL = {"study_type"}  # one design per study: the best-scoring label wins
+# one label a record (a design; a range of participants, "multilabel": false in the gold's
+# labelsets.json): the best-scoring label wins
+SINGLE_LABEL = {"study_type", "number_of_participants"}
 EVIDENCE_WORDS = 3
 # A long word also counts by its first six letters, `a*random` for "randomised", "randomized",
 # "randomly", ...: one feature for the variants of a word; which tasks weigh them is train.STEMMED.
@@ -218,8 +220,8 @@ class LinearLayer:
         self.keys = [(task, label) for task, labels in self.decides.items() for label in labels]
         self.bias = numpy.array([model["models"][task][label]["bias"] for task, label in self.keys])
         self.numbers = {task: [n for n, (t, _) in enumerate(self.keys) if t == task] for task in self.decides}
-        # a task the layer decides whole gets at least its best label; a single-label task exactly one
-        self.whole = {task for task, labels in self.decides.items() if set(labels) == set(GOLD_LABELS[task])}
+        # the tasks it gives every record at least its best label of (a single-label task: exactly one)
+        self.whole = set(model.get("whole", ()))
         weights = [model["models"][task][label]["weights"] for task, label in self.keys]
         # the weights as a matrix (feature × label): a record's scores are the bias plus the sum
         # of its features' rows, one numpy call where adding them up in Python cost ~850 steps

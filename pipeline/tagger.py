@@ -204,8 +204,13 @@ class Tagger:
     """Rules first; then, unless `linear` is False, the linear layer (pipeline/linear.py) decides
     the labels it was trained to decide better, and its tags replace the rules' for those."""
 
-    def __init__(self, linear: bool = True):
-        self.linear = LinearLayer.load() if linear and WEIGHTS.exists() else None
+    def __init__(self, linear: bool | LinearLayer = True):
+        """`linear`: True for the shipped layer, False for the rules alone, or a layer of one's
+        own (cross-validation's, say)."""
+        if isinstance(linear, LinearLayer):
+            self.linear = linear
+        else:
+            self.linear = LinearLayer.load() if linear and WEIGHTS.exists() else None
         self.version = f"{VERSION}+{self.linear.version}" if self.linear else VERSION
         decides = self.linear.decides if self.linear else {}
         self.decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}

@@ -5,8 +5,9 @@
 For every label of every task, an L1-regularised logistic regression (scikit-learn's liblinear:
 deterministic, sparse) is fitted on the features of pipeline/linear.py. A k-fold
 cross-validation on the same file then compares, label by label, the layer's decisions with the
-rules' alone; the layer keeps only the labels where it scored higher, and the file records those
-choices and the cross-validated F1 of the combined tagger (the honest estimate: the shipped weights
+rules' alone; the layer keeps only the labels where it scored higher (or, where that scores
+higher still, all of a task's labels with at least one given each record), and the file records
+those choices and the cross-validated F1 of the combined tagger, counted as the tagger decides (the honest estimate: the shipped weights
 have seen every record of the gold file). scikit-learn is needed here only, not for tagging.
 """
 
@@ -92,15 +93,22 @@ def _value(feature: str) -> float:
     return RULE_SCALE if feature[:2] in ("r:", "L:") else 1.0
 
 
-def cross_validate(rows, found, folds=FOLDS) -> list[dict]:
-    """The layer's labels for every record, each predicted by models that never saw it."""
-    predicted: list[dict] = [{} for _ in rows]
-    everything = {task: list(labels) for task, labels in GOLD_LABELS.items()}
+def fold_models(rows, found, folds=FOLDS) -> list[tuple[list[int], dict]]:
+    """Per fold of a k-fold split: the records held out, and models for every label fitted on the rest."""
+    out = []
     for fold in range(folds):
         held = [i for i in range(len(rows)) if i % folds == fold]
         train = [i for i in range(len(rows)) if i % folds != fold]
-        layer = LinearLayer({"version": VERSION, "decides": everything,
-                             "models": fit([found[i] for i in train], [rows[i] for i in train])})
+        out.append((held, fit([found[i] for i in train], [rows[i] for i in train])))
+    return out
+
+
+def held_out_labels(rows, found, folds, decides, whole) -> list[dict]:
+    """The layer's labels for every record, each given by the models of the fold that held it
+    out, deciding `decides` (and at least one label of each task in `whole`) as the shipped layer would."""
+    predicted: list[dict] = [{} for _ in rows]
+    for held, models in folds:
+        layer = LinearLayer({"version": VERSION, "decides": decides, "whole": sorted(whole), "models": models})
         for i in held:
             for decision in layer.decide(found[i]):
                 predicted[i].setdefault(decision.task, []).append(decision.label)
@@ -146,24 +154,22 @@ def shipped_labels(tags, layer_labels, decides) -> list[dict]:
 
 def scores(rows, baseline, final) -> dict:
     """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger."""
-    out = {}
-    for task in GOLD_LABELS:
-        scored, gold = _gold(rows, task)
-        out[task] = {"rules": round(score_task(gold, [baseline[i][task] for i in scored])[0].f1, 4),
-                     "combined": round(score_task(gold, [final[i][task] for i in scored])[0].f1, 4)}
-    return out
+    return {task: {"rules": round(task_f1(rows, task, baseline), 4), "combined": round(task_f1(rows, task, final), 4)}
+            for task in GOLD_LABELS}
 
 
 def train(gold_path) -> dict:
     """The whole model file: weights fitted on every gold record, choices and scores from CV."""
     rows = load_gold(gold_path)
     tags, found, labels = rule_view(rows)
-    layer_labels = cross_validate(rows, found)
+    folds = fold_models(rows, found)
+    layer_labels = held_out_labels(rows, found, folds, {task: list(names) for task, names in GOLD_LABELS.items()},
+                                   GOLD_LABELS)
     decides = choose(rows, layer_labels, labels)
     if "study_type" in decides:  # the rules' defaults follow the design: weigh them with the layer's design in place
         with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
-    measured = scores(rows, labels, shipped_labels(tags, layer_labels, decides))
+    decides, whole, final = refine(rows, tags, found, folds, decides)
     models = fit(found, rows, {task: decides[task] for task in decides})
     return {
         "version": VERSION,
@@ -172,7 +178,35 @@ def train(gold_path) -> dict:
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
                      "stemmed": sorted(STEMMED)},
-        "cross_validated_weighted_f1": measured,
+        "cross_validated_weighted_f1": scores(rows, labels, final),
         "decides": decides,
+        "whole": sorted(whole),
         "models": models,
     }
+
+
+def refine(rows, tags, found, folds, decides) -> tuple[dict, set[str], list[dict]]:
+    """How the layer decides each task, as cross-validation scores it with the tagger's own
+    behaviour: a single-label task choose() gave it, whole (its best label each record); a task
+    with several labels a record, the labels choose() picked where they score above zero, or
+    else all the labels the annotators used, at least the best one each record, where that
+    scores higher. Returns the decisions, the tasks decided whole and every record's held-out
+    labels as the tagger gives them."""
+    whole = {task for task in decides if task in SINGLE_LABEL}
+    for task in [task for task in decides if task not in SINGLE_LABEL]:
+        used = [label for label in GOLD_LABELS[task] if any(label in labels for labels in _gold(rows, task)[1])]
+        alternative = {**decides, task: used}
+        if task_f1(rows, task, shipped(rows, tags, found, folds, alternative, whole | {task})) > task_f1(
+                rows, task, shipped(rows, tags, found, folds, decides, whole)) + MARGIN:
+            decides, whole = alternative, whole | {task}
+    return decides, whole, shipped(rows, tags, found, folds, decides, whole)
+
+
+def shipped(rows, tags, found, folds, decides, whole) -> list[dict]:
+    """Every record's labels as the tagger deciding `decides` (`whole`) gives them, held out."""
+    return shipped_labels(tags, held_out_labels(rows, found, folds, decides, whole), decides)
+
+
+def task_f1(rows, task, labels) -> float:
+    scored, gold = _gold(rows, task)
+    return score_task(gold, [labels[i][task] for i in scored])[0].f1

@@ -7,8 +7,9 @@ deterministic, sparse) is fitted on the features of pipeline/linear.py. A k-fold
 cross-validation on the same file then compares, label by label, the layer's decisions with the
 rules' alone; the layer keeps only the labels where it scored higher (or, where that scores
 higher still, all of a task's labels with at least one given each record), and the file records
-those choices and the cross-validated F1 of the combined tagger, counted as the tagger decides (the honest estimate: the shipped weights
-have seen every record of the gold file). scikit-learn is needed here only, not for tagging.
+those choices and the cross-validated F1 of the combined tagger, counted as the tagger decides
+(the honest estimate: the shipped weights have seen every record of the gold file).
+scikit-learn is needed here only, not for tagging.
 """
 
 from __future__ import annotations

@@ -161,9 +161,10 @@ class AnchorIndex:
         return spots
 
 
-def near(pattern, text: str, lowered: str, spots):
+def near(pattern, text: str, lowered: str, spots, reach: int = REACH):
     """The pattern's matches, looked for only around `spots`, where its anchor words occur (every
-    match contains one); far cheaper than scanning the whole text with the regex."""
+    match contains one) and at most `reach` characters before them; far cheaper than scanning
+    the whole text with the regex."""
     end_of_last = -1
     for spot, leads, until in spots:
         if leads:
@@ -171,10 +172,10 @@ def near(pattern, text: str, lowered: str, spots):
                 continue
             match = pattern.match(text, spot)
         elif until:
-            match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), until)
+            match = pattern.search(text, max(spot - reach, end_of_last + 1, 0), until)
         else:  # end the window at a space, so that it never cuts a word (a cut word would fake a \b)
-            stop = lowered.find(" ", spot + REACH)
-            match = pattern.search(text, max(spot - REACH, end_of_last + 1, 0), len(text) if stop < 0 else stop)
+            stop = lowered.find(" ", spot + reach)
+            match = pattern.search(text, max(spot - reach, end_of_last + 1, 0), len(text) if stop < 0 else stop)
         if match and match.start() > end_of_last:
             end_of_last = match.end() - 1
             yield match

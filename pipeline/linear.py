@@ -41,7 +41,6 @@ FEATURE_KINDS = {
     "r:": ("r:condition:Depression:title", "a rule fired (in the title, if the name ends so)"),
     "L:": ("L:study_type:Case report", "the label the rules alone give for a task"),
 }
-WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
 # one label a record (a design; a range of participants, "multilabel": false in the gold's
 # labelsets.json): the best-scoring label wins
 SINGLE_LABEL = {"study_type", "number_of_participants"}
@@ -86,12 +85,12 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         plain, negated = _split_negated(lowered, cues)
         views[source] = (text, plain)
         if vocabulary is None:
-            words = set(WORD.findall(plain)) - STOPWORDS
-            names = [*map(prefix.__add__, words), *{stem + w[:STEM] for w in words if len(w) > STEM}]
-            negated_words = set(WORD.findall(negated)) - STOPWORDS
+            present = set(words(plain)) - STOPWORDS
+            names = [*map(prefix.__add__, present), *{stem + w[:STEM] for w in present if len(w) > STEM}]
+            negated_words = set(words(negated)) - STOPWORDS
         else:
-            names = chain.from_iterable(map(vocabulary[prefix].__getitem__, WORD.findall(plain)))
-            negated_words = vocabulary["n:"].intersection(WORD.findall(negated)) if negated else ()
+            names = chain.from_iterable(map(vocabulary[prefix].__getitem__, words(plain)))
+            negated_words = vocabulary["n:"].intersection(words(negated)) if negated else ()
         found.update(dict.fromkeys(names, source))
         found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
@@ -104,6 +103,19 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         for label in labels:
             found[_names("L", task, label)[0]] = None
     return found, views
+
+
+def words(lowered: str) -> list[str]:
+    """The words of a lower-case text: runs of a-z, 0-9 and hyphens, not starting with a hyphen
+    (what the regex [a-z0-9][a-z0-9-]* finds, in half its time: bytes.translate and split run in
+    C; a test checks they agree on every gold and snapshot text)."""
+    spaced = b" " + lowered.encode("ascii", "replace").translate(_WORD_BYTES)
+    while b" -" in spaced:  # a hyphen never starts a word
+        spaced = spaced.replace(b" -", b"  ")
+    return spaced.decode("ascii").split()
+
+
+_WORD_BYTES = bytes(code if chr(code) in "abcdefghijklmnopqrstuvwxyz0123456789-" else 32 for code in range(256))
 
 
 @cache

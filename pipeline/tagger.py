@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from itertools import islice
 
-from pipeline import indexed
+from pipeline import counts, indexed
 from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
@@ -182,10 +182,6 @@ PUBLICATION_TYPE_RULES = {
 
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
-PARTICIPANT_NOUNS = ("patients", "participants", "subjects", "volunteers", "adults", "individuals", "veterans",
-                     "users", "respondents", "people", "men", "women", "persons", "cases", "children", "adolescents")
-PARTICIPANTS = re.compile(rf"\b(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*)\s+(?:\w+\s+){{0,3}}?(?:{'|'.join(PARTICIPANT_NOUNS)}))\b",
-                          re.I)
 # A finer condition counts from the abstract only when named twice there: once is often a
 # background sentence ("ketamine is effective in treatment-resistant depression").
 TWICE = frozenset(index for index, (facet, value, *_) in enumerate(TEXT_RULES)
@@ -194,10 +190,8 @@ TWICE = frozenset(index for index, (facet, value, *_) in enumerate(TEXT_RULES)
 # words the linear layer's features need: one pass over the text finds them all.
 COUNT, CUES = len(TEXT_RULES), len(TEXT_RULES) + 1
 ANCHORS = AnchorIndex([*(rule_anchors for *_, rule_anchors in TEXT_RULES),
-                       (Anchor("="), *(Anchor(noun, at_word_start=True, ends=True) for noun in PARTICIPANT_NOUNS)),
+                       (Anchor("="), *(Anchor(noun, at_word_start=True, ends=True) for noun in counts.PEOPLE)),
                        tuple(Anchor(cue, at_word_start=True) for cue in NEGATION_CUE_WORDS)])
-NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
-               (199, "100-199"), (499, "200-499"), (999, "500-999")]
 
 
 class Tagger:
@@ -372,18 +366,14 @@ def _details(tags: list[Tag]) -> list[Tag]:
 
 
 def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:
-    """The largest number of people the abstract counts ("n = 24", "68 adult outpatients")."""
-    best = None
-    matches = PARTICIPANTS.finditer(abstract) if spots is None else near(PARTICIPANTS, abstract, lowered, spots.get(COUNT, ()))
-    for match in matches:
-        digits = (match.group(1) or match.group(2)).replace(",", "")
-        if digits.isdigit() and 0 < int(digits) < 1_000_000 and (best is None or int(digits) > best[0]):
-            best = (int(digits), match)
-    if best is None:
+    """The number of people the abstract counts (pipeline/counts.py), binned as the annotation does."""
+    matches = (counts.COUNTED.finditer(abstract) if spots is None
+               else near(counts.COUNTED, abstract, lowered, spots.get(COUNT, ()), counts.REACH))
+    found = counts.largest(abstract, matches)
+    if found is None:
         return []
-    count, match = best
-    value = next((label for limit, label in NUMBER_BINS if count <= limit), "≥1000")
-    return [Tag("participants", value, "abstract", match.group(0), match.start(), match.end(), "participants:count")]
+    count, start, end = found
+    return [Tag("participants", counts.binned(count), "abstract", abstract[start:end], start, end, "participants:count")]
 
 
 def _design(values) -> str:

@@ -1,0 +1,87 @@
+"""How many people an abstract says a study had: "n = 24", "68 adult outpatients", "Twenty
+healthy volunteers", "One hundred twenty-seven patients", and groups counted one after the other
+("20 ecstasy users and 20 healthy controls": 40).
+
+The tagger (pipeline/tagger.py) looks for COUNTED only around its anchors, the "=" and the nouns
+of PEOPLE, and bins the largest count (NUMBER_BINS) as the annotation does.
+"""
+
+from __future__ import annotations
+
+import re
+
+UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+         "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+         "seventeen": 17, "eighteen": 18, "nineteen": 19}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+PEOPLE = ("patients", "participants", "subjects", "volunteers", "adults", "individuals", "veterans", "users",
+          "respondents", "people", "men", "women", "persons", "cases", "children", "adolescents",
+          "controls", "smokers", "drinkers", "outpatients", "inpatients", "students", "youths",
+          "males", "consumers", "attendees", "healthy")
+# A count starts at most this many characters before the noun ("One hundred and twenty-seven
+# treatment-resistant depressed patients": 58); looking no further back saves a fifth of the time.
+REACH = 60
+NUMBER_BINS = [(20, "1-20"), (40, "21-40"), (60, "41-60"), (80, "61-80"), (100, "81-100"),
+               (199, "100-199"), (499, "200-499"), (999, "500-999")]
+
+
+def _trie(words) -> str:
+    """A regex matching exactly these words, branching letter by letter: with the number words
+    as a plain alternation, counting cost 80 us an abstract instead of 35."""
+    branches: dict[str, list[str]] = {}
+    for word in words:
+        if word:
+            branches.setdefault(word[0], []).append(word[1:])
+    parts = [re.escape(letter) + _trie(rest) for letter, rest in sorted(branches.items())]
+    if not parts:
+        return ""
+    body = parts[0] if len(parts) == 1 else f"(?:{'|'.join(parts)})"
+    if "" not in words:
+        return body
+    return f"{body}?" if body.startswith("(?:") else f"(?:{body})?"
+
+
+_UP_TO_99 = rf"{_trie(TENS)}(?:[- ]{_trie(list(UNITS)[:9])})?|{_trie(UNITS)}"
+_WORDS = rf"(?:{_UP_TO_99})(?: hundred(?: (?:and )?(?:{_UP_TO_99}))?)?"
+# words that may stand between a number and the people it counts ("24 healthy male volunteers"),
+# but not these: "12 months", "27 reports including 1715 patients", "260 million people"
+_NOT_BETWEEN = _trie(("month", "months", "year", "years", "week", "weeks", "day", "days", "hour", "hours", "h",
+                      "min", "minute", "minutes", "mg", "session", "sessions", "times", "studies", "reports",
+                      "trials", "articles", "dose", "doses", "sites", "centers", "centres", "countries", "items",
+                      "groups", "arms", "visits", "million", "billion", "of", "to", "and", "or", "in", "at", "per",
+                      "with", "for", "from"))
+# (the lookahead first: a count starts with a digit or the letter of "n =" or a number word)
+COUNTED = re.compile(rf"\b(?=[\dnotfse])(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*|{_WORDS})\s+"
+                     rf"(?:(?!{_NOT_BETWEEN}\b)[\w\-()]+\s+){{0,3}}?{_trie(PEOPLE)}\b)", re.I)
+# what may stand between two counts that add up: "and", a comma, a parenthesis ("(ten female)")
+_JOINED = re.compile(r"\s*(?:\([^)]*\))?\s*(?:,\s*and|,|and)\s*", re.I)
+
+
+def value(number: str) -> int:
+    """The value of a count as written: "1,035", "Twenty", "one hundred twenty-seven"."""
+    number = number.lower().replace(",", "")
+    if number.isdigit():
+        return int(number)
+    total = 0
+    for word in re.split(r"[- ]+", number):
+        if word == "hundred":
+            total = max(total, 1) * 100
+        else:
+            total += UNITS.get(word, 0) + TENS.get(word, 0)
+    return total
+
+
+def largest(abstract: str, matches) -> tuple[int, int, int] | None:
+    """The largest count among these COUNTED matches, or of two in a row that add up, with where
+    it is written (start, end)."""
+    counted = [(value(m.group(1) or m.group(2)), m) for m in matches]
+    counted = [(n, m) for n, m in counted if 0 < n < 1_000_000]
+    best = max(((n, m.start(), m.end()) for n, m in counted), default=None)
+    for (first, one), (second, other) in zip(counted, counted[1:]):
+        if _JOINED.fullmatch(abstract, one.end(), other.start()) and first + second > best[0]:
+            best = (first + second, one.start(), other.end())
+    return best
+
+
+def binned(count: int) -> str:
+    return next((label for limit, label in NUMBER_BINS if count <= limit), "≥1000")

@@ -72,15 +72,39 @@ def value(number: str) -> int:
 
 
 def largest(abstract: str, matches) -> tuple[int, int, int] | None:
-    """The largest count among these COUNTED matches, or of two in a row that add up, with where
-    it is written (start, end)."""
+    """The largest count among these COUNTED matches, or of several in a row that add up ("15
+    moderate users, 23 heavy users and 16 ex-users"), with where it is written (start, end)."""
     counted = [(value(m.group(1) or m.group(2)), m) for m in matches]
     counted = [(n, m) for n, m in counted if 0 < n < 1_000_000]
     best = max(((n, m.start(), m.end()) for n, m in counted), default=None)
+    chain = None  # (sum, start) of the counts joined so far
     for (first, one), (second, other) in zip(counted, counted[1:]):
-        if _JOINED.fullmatch(abstract, one.end(), other.start()) and first + second > best[0]:
-            best = (first + second, one.start(), other.end())
+        if _JOINED.fullmatch(abstract, one.end(), other.start()):
+            chain = (chain[0] + second, chain[1]) if chain else (first + second, one.start())
+            if chain[0] > best[0]:
+                best = (chain[0], chain[1], other.end())
+        else:
+            chain = None
+    for group in _sentence_groups(abstract, [(n, m) for n, m in counted if m.group(1)]):
+        total = sum(n for n, _ in group)
+        if not any(2 * n == total for n, _ in group) and total > best[0]:  # (else one of them is the total)
+            best = (total, group[0][1].start(), group[-1][1].end())
     return best
+
+
+def _sentence_groups(abstract: str, counted) -> list[list]:
+    """The "n = " counts of one sentence, per sentence with two or more ("users (n = 53), controls
+    (n = 62) and drug-naive controls (n = 111)": the groups of one study, to add up)."""
+    groups: list[list] = []
+    for previous, current in zip([None, *counted], counted):
+        if previous and not _SENTENCE_END.search(abstract, previous[1].end(), current[1].start()):
+            groups[-1].append(current)
+        else:
+            groups.append([current])
+    return [group for group in groups if len(group) > 1]
+
+
+_SENTENCE_END = re.compile(r"[.;]")
 
 
 def binned(count: int) -> str:

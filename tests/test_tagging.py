@@ -25,7 +25,7 @@ from pipeline.train import FOLDS, fit, load_gold, rule_view, shipped, train
 # are higher: this is a floor, not the goal.
 CV_FLOOR = {"condition": 0.89, "study_type": 0.84, "application_form": 0.85, "substances": 0.89,
             "age_of_participants": 0.90, "clinical_trial_phase": 0.76, "study_control": 0.76,
-            "number_of_participants": 0.80}
+            "number_of_participants": 0.82}
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +169,11 @@ def test_abbreviated_routes_are_read(sentence, route, matched):
     ("Ecstasy is used by 260 million people; we surveyed 42 users at festivals.", "41-60", "42 users"),
     ("Twelve men and 12 women took part.", "21-40", "Twelve men and 12 women"),
     ("Symptoms were followed for 12 months in respondents.", None, None),
+    ("We recruited 15 moderate users, 23 heavy users and 16 former users.", "41-60",
+     "15 moderate users, 23 heavy users and 16 former users"),
+    ("Users (n = 53), polydrug controls (n = 62) and drug-naive controls (n = 111) took part.", "200-499",
+     "n = 53), polydrug controls (n = 62) and drug-naive controls (n = 111"),
+    ("Patients (n = 30) were randomised to ketamine (n = 15) or placebo (n = 15).", "21-40", "n = 30"),
 ])
 def test_participants_are_counted_in_words_and_groups(abstract, value, matched):
     tags = [t for t in Tagger(linear=False).tag("A study", abstract) if t.facet == "participants"]

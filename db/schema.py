@@ -157,7 +157,7 @@ STUDY_COLUMNS = {
     "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
     "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
     "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str,
-    "details": str,
+    "details": str, "participant_count": int,
 }
 
 
@@ -187,6 +187,16 @@ def m004_study_details(db: Database):
     next re-tag fills it (the tagger's version changed with it)."""
     if "details" not in db["studies"].columns_dict:
         db["studies"].add_column("details", str)
+
+
+@migrations()
+def m005_participant_count(db: Database):
+    """`studies.participant_count`: how many people the abstract counts (pipeline/counts.py), to
+    sort and filter by sample size beside the binned `participants`. A database made before it
+    gets the column; the next re-tag fills it (the tagger's version changed with it)."""
+    if "participant_count" not in db["studies"].columns_dict:
+        db["studies"].add_column("participant_count", int)
+    db["studies"].create_index(["participant_count"], if_not_exists=True)
 
 
 def open_db(path, create: bool = True) -> Database:

@@ -19,7 +19,7 @@ from db.schema import STUDY_COLUMNS
 from db.summaries import refresh_summaries
 from db.workers import in_order, worker_pool
 from pipeline.tagger import Tagger
-from pipeline.taxonomy import DETAIL_VALUES, DETAILS
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
@@ -110,7 +110,8 @@ def _study(pmid, title, article, tags, labels, version, stamp) -> tuple:
     return (pmid, title, year, pub_date, journal, first("study_type"), level, as_json("condition"),
             as_json("application_form"), as_json("substances"), kap, as_json("age_of_participants"),
             first("clinical_trial_phase"), as_json("study_control"), first("number_of_participants"),
-            is_retracted, correction_status, version, stamp, _details(tags))
+            is_retracted, correction_status, version, stamp, _details(tags),
+            next((int(t.value) for t in tags if t.facet == COUNT_FACET), None))
 
 
 def _details(tags) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick
 import numpy
 
-from pipeline.taxonomy import DETAIL_VALUES, GOLD_LABELS
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, GOLD_LABELS
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 # How to read a feature's name (its first two characters say its kind), with an example: the
@@ -94,8 +94,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         found.update(dict.fromkeys(names, source))
         found.update(dict.fromkeys(map("n:".__add__, negated_words), None))
     for tag in rule_tags:  # a rule hit in the title says more than one in the abstract: both count
-        if tag.value in DETAIL_VALUES:  # finer values leave the annotation's labels alone
-            continue
+        if tag.value in DETAIL_VALUES or tag.facet == COUNT_FACET:  # finer values and the count itself
+            continue  # leave the annotation's labels alone (the count's range is a feature)
         place = (tag.source, tag.start, tag.end, tag.matched) if tag.matched else None
         for name in _names("r", tag.facet, tag.value, tag.source):
             found.setdefault(name, place)

@@ -17,9 +17,9 @@ from itertools import islice
 from pipeline import counts, indexed
 from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
-from pipeline.taxonomy import DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-2"
+VERSION = "rules-3"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 REVIEW = "Systematic review/meta-analysis"
 
@@ -366,14 +366,17 @@ def _details(tags: list[Tag]) -> list[Tag]:
 
 
 def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:
-    """The number of people the abstract counts (pipeline/counts.py), binned as the annotation does."""
+    """The number of people the abstract counts (pipeline/counts.py): binned as the annotation
+    does, and as it is (facet participant_count, for sorting by sample size)."""
     matches = (counts.COUNTED.finditer(abstract) if spots is None
                else near(counts.COUNTED, abstract, lowered, spots.get(COUNT, ()), counts.REACH))
     found = counts.largest(abstract, matches)
     if found is None:
         return []
     count, start, end = found
-    return [Tag("participants", counts.binned(count), "abstract", abstract[start:end], start, end, "participants:count")]
+    matched = abstract[start:end]
+    return [Tag("participants", counts.binned(count), "abstract", matched, start, end, "participants:count"),
+            Tag(COUNT_FACET, str(count), "abstract", matched, start, end, "participants:count")]
 
 
 def _design(values) -> str:

@@ -19,7 +19,9 @@ FACETS = {
     "trial_phase": "Clinical trial phase",
     "control": "Control condition",
     "participants": "Number of participants (binned)",
+    "participant_count": "Number of people the abstract counts: the largest count, or groups added up",
 }
+COUNT_FACET = "participant_count"  # no label of the annotation: its range is (participants)
 
 # Finer values a clinician browses by, beyond the labels of the human annotation (which they do
 # not change): facet → values. They are tags with evidence like any other, and `studies.details`

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 
+import pytest
 from lxml import etree
 
 from db.ingest import ingest_file, ingest_paths
@@ -136,12 +137,17 @@ def test_worker_processes_build_the_same_database(tmp_path, shared):
     assert serial.execute(query).fetchall() == parallel.execute(query).fetchall()
 
 
-def test_a_database_from_before_the_details_column_gets_it(tmp_path):
+@pytest.mark.parametrize("column, migration", [("details", "m004_study_details"),
+                                               ("participant_count", "m005_participant_count")])
+def test_a_database_from_before_a_studies_column_gets_it(tmp_path, column, migration):
     path = tmp_path / "old.db"
     db = open_db(path)
-    db.execute("ALTER TABLE studies DROP COLUMN details")
-    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm004_study_details'")
-    assert "details" not in db["studies"].columns_dict
+    for index in db["studies"].indexes:
+        if index.columns == [column]:
+            db.execute(f"DROP INDEX [{index.name}]")
+    db.execute(f"ALTER TABLE studies DROP COLUMN [{column}]")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [migration])
+    assert column not in db["studies"].columns_dict
     db.close()
-    assert "details" in open_db(path)["studies"].columns_dict
-    assert "details" in open_db(path)["studies"].columns_dict  # and again: nothing to do
+    assert column in open_db(path)["studies"].columns_dict
+    assert column in open_db(path)["studies"].columns_dict  # and again: nothing to do

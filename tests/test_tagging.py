@@ -289,6 +289,23 @@ def test_retag_leaves_no_stale_tags(tmp_path, snapshot_db):
                       "(matched is null or start is null)").fetchone()[0] == 0
 
 
+def test_studies_hold_the_participant_count_to_sort_by(tmp_path, snapshot_db):
+    """The count itself, beside its range: the abstracts that count in words (cited above), and
+    no count where the abstract gives none."""
+    path = tmp_path / "k.db"
+    shutil.copy(snapshot_db, path)
+    db = open_db(path)
+    retag(db)
+    counted = dict(db.execute("select pmid, participant_count from studies where pmid in (12044624, 12495789)"))
+    assert counted == {12044624: 35, 12495789: 70}
+    ranges = dict(db.execute("select participant_count, participants from studies "
+                             "where pmid in (12044624, 12495789)"))
+    assert ranges == {35: "21-40", 70: "61-80"}
+    evidence = db.execute("select count(*) from tags where facet = 'participant_count'").fetchone()[0]
+    assert evidence == db.execute("select count(*) from studies where participant_count is not null").fetchone()[0]
+    assert 0 < evidence < 2498
+
+
 def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snapshot_db):
     tables = {}
     for workers in (0, 2):

@@ -185,8 +185,8 @@ def _locate(place, feature: str, views: dict) -> Spot | None:
     while stem and end < len(plain) and plain[end] in WORD_CHARS:  # the whole word the stem begins
         end += 1
     matched = text[start:end]
-    if matched.isupper() and text[end:end + 1] == ":":  # a section label ("METHODS:") is no evidence to show
-        return None
+    if matched.isupper() and text[end:end + 1] == ":" or matched.isdigit():
+        return None  # a section label ("METHODS:") or a bare number ("0" of "p=0.048") is no evidence to show
     return Spot(place, matched, start, end)
 
 

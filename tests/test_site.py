@@ -158,7 +158,7 @@ def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
 def test_taxonomy_page_explains_every_feature_a_linear_tag_names(site, sql):
     """Each feature named in the snapshot's linear tags ("... (a*random +1.52, r:...)") is of a
     kind the /taxonomy page explains; the evidence is the word of one of them (the first found in
-    the text: "RESULTS:" is no evidence), for a stem the whole word it begins."""
+    the text: "RESULTS:" or a bare number is no evidence), for a stem the whole word it begins."""
     import re
 
     explained = [row.cssselect("code")[0].text_content()[:2]
@@ -176,6 +176,9 @@ def test_taxonomy_page_explains_every_feature_a_linear_tag_names(site, sql):
         located = [name for name in reasons(rule) if matched.lower().startswith(name[2:])]
         assert located, (matched, rule)
         assert located[0][1] != "*" or len(matched) > 6, (matched, rule)  # a stem: the whole (longer) word
+    numbers = sql("select count(*) from tags where rule like 'linear:%' and matched glob '[0-9]*' "
+                  "and matched not glob '*[^0-9]*'")[0][0]
+    assert numbers == 0  # a bare number ("0" of "p=0.048") is no evidence to show
 
 
 def test_article_page_links_registered_trials(site, sql):

@@ -178,7 +178,7 @@ def _locate(place, feature: str, views: dict) -> Spot | None:
         return Spot(source, matched, start, end)
     text, plain = views[place]
     word, stem = feature[2:], feature[1] == "*"
-    start = _find_word(plain, word, whole=not stem)
+    start = _find_word(plain, word, stem)
     if start < 0 or len(plain) != len(text):  # (case folding moved the offsets)
         return None
     end = start + len(word)
@@ -190,13 +190,14 @@ def _locate(place, feature: str, views: dict) -> Spot | None:
     return Spot(place, matched, start, end)
 
 
-def _find_word(text: str, word: str, whole: bool = True) -> int:
-    """The first occurrence of word in text that starts a word (and ends it, if `whole`), or -1."""
+def _find_word(text: str, word: str, stem: bool = False) -> int:
+    """The first occurrence of word in text that starts a word and ends it, or for a stem, that
+    starts a longer word ("random" of "randomized", not the word "random"); -1 if none."""
     start = text.find(word)
     while start >= 0:
         end = start + len(word)
         if (start == 0 or text[start - 1] not in WORD_CHARS) and (
-                not whole or end == len(text) or text[end] not in WORD_CHARS):
+                (end < len(text) and text[end] in WORD_CHARS) == stem):
             return start
         start = text.find(word, start + 1)
     return -1

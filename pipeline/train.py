@@ -3,7 +3,8 @@
     kaplit train --gold ../shared/gold/dev.jsonl.gz      # writes pipeline/weights/linear.json
 
 For every label of every task, an L1-regularised logistic regression (scikit-learn's liblinear:
-deterministic, sparse) is fitted on the features of pipeline/linear.py. A k-fold
+deterministic, sparse) is fitted on the features of pipeline/linear.py, each feature first scaled
+by its Naive Bayes log-count ratio for the label (NAIVE_BAYES). A k-fold
 cross-validation on the same file then compares, label by label, the layer's decisions with the
 rules' alone; the layer keeps only the labels where it scored higher (or, where that scores
 higher still, all of a task's labels with at least one given each record), and the file records
@@ -37,6 +38,14 @@ BALANCED = {"condition", "study_type", "application_form", "substances"}
 # (5 shuffles of the folds) advised: design +0.011, number of participants +0.005; condition,
 # route, substances, age, phase and control gained nothing.
 STEMMED = {"study_type", "number_of_participants"}
+# The tasks whose features count by their Naive Bayes log-count ratio in the logistic fit ("NBSVM",
+# Wang & Manning 2012), with this C; the ratio is folded into the weights, so tagging is unchanged.
+# Cross-validation as shipped, mean over four arrangements of the folds: study_type +0.017,
+# study_control +0.014, application_form +0.012, substances +0.010, clinical_trial_phase +0.006,
+# condition +0.005, age +0.001; number_of_participants lost (layer alone 0.825 -> 0.821).
+# C = 1 instead of 0.3: condition, design and age the same, route, substances, phase and control lower.
+NAIVE_BAYES = set(GOLD_LABELS) - {"number_of_participants"}
+NB_C = 0.3
 
 
 def load_gold(path) -> list[dict]:
@@ -64,6 +73,7 @@ def fit(found: list[dict], rows: list[dict], tasks=GOLD_LABELS) -> dict:
     """{task: {label: {"bias", "weights"}}} fitted on these records (those labelled for the task)."""
     import numpy as np
     from sklearn.feature_extraction import DictVectorizer
+    from scipy.sparse import diags
     from sklearn.linear_model import LogisticRegression
 
     models = {}
@@ -81,13 +91,27 @@ def fit(found: list[dict], rows: list[dict], tasks=GOLD_LABELS) -> dict:
             if target.all() or not target.any():  # nothing to learn: a constant
                 models[task][label] = {"bias": 30.0 if target.all() else -30.0, "weights": {}}
                 continue
-            model = LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear", max_iter=5000, random_state=0,
+            ratios = _ratios(matrix, target) if task in NAIVE_BAYES else np.ones(matrix.shape[1])
+            model = LogisticRegression(C=NB_C if task in NAIVE_BAYES else C, l1_ratio=1.0, solver="liblinear",
+                                       max_iter=5000, random_state=0,
                                        class_weight="balanced" if task in BALANCED else None)
-            model.fit(matrix, target)
+            model.fit(matrix @ diags(ratios), target)
+            weighed = model.coef_[0] * ratios
             weights = {str(names[j]): round(float(w) * _value(names[j]), 4)
-                       for j, w in enumerate(model.coef_[0]) if round(float(w), 4)}
+                       for j, w in enumerate(weighed) if round(float(w), 4)}
             models[task][label] = {"bias": round(float(model.intercept_[0]), 4), "weights": weights}
     return models
+
+
+def _ratios(matrix, target):
+    """Per feature, the log ratio of its share among the label's records and among the others
+    (add-one smoothed): the Naive Bayes weight a feature gets before the logistic fit."""
+    import numpy as np
+
+    present = (matrix > 0).astype(float)
+    among = 1 + np.asarray(present[target].sum(axis=0)).ravel()
+    others = 1 + np.asarray(present[~target].sum(axis=0)).ravel()
+    return np.log((among / among.sum()) / (others / others.sum()))
 
 
 def _value(feature: str) -> float:

@@ -23,8 +23,8 @@ from pipeline.train import FOLDS, fit, load_gold, rule_view, shipped, train
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.89, "study_type": 0.84, "application_form": 0.85, "substances": 0.89,
-            "age_of_participants": 0.90, "clinical_trial_phase": 0.76, "study_control": 0.76,
+CV_FLOOR = {"condition": 0.89, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
+            "age_of_participants": 0.90, "clinical_trial_phase": 0.76, "study_control": 0.78,
             "number_of_participants": 0.82}
 
 
@@ -111,8 +111,8 @@ def test_esketamine_nasal_spray_trial_pmid_32412700(snapshot_records):
     assert {("substance", "S-Ketamine"), ("route", "Nasal"), ("condition", "Depression"),
             ("study_design", "Randomized-controlled trial (RCT)"), ("control", "Placebo")} <= found
     texts = {"title": record.article["title"], "abstract": record.article["abstract"]}
-    for tag in tags:  # the evidence is where it says it is
-        assert texts[tag.source][tag.start:tag.end] == tag.matched
+    for tag in tags:  # the evidence is where it says it is (a tag derived from others has no place)
+        assert tag.source == "derived" or texts[tag.source][tag.start:tag.end] == tag.matched
     labels = tagger.labels(tags)
     assert labels["substances"] == ["S-Ketamine"] and "Ketamine" not in labels["substances"]
 

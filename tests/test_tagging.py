@@ -23,7 +23,7 @@ from pipeline.train import FOLDS, fit, load_gold, rule_view, shipped, train
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.89, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
+CV_FLOOR = {"condition": 0.90, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
             "age_of_participants": 0.91, "clinical_trial_phase": 0.77, "study_control": 0.78,
             "number_of_participants": 0.82}
 

@@ -207,6 +207,7 @@ WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 WORDS_REMEMBERED = 200_000  # ~20 MB of WordFeatures per process
+REASONS_REMEMBERED = 50_000  # decisions' explanations remembered per process (~400 bytes each: ~20 MB)
 
 
 class WordFeatures(dict):
@@ -251,6 +252,7 @@ class LinearLayer:
                            for label_weights in weights]
         self.reasons = [{f: ((f, round(w, 2)), f"{f} {w:+.2f}") for f, w in label_weights.items() if w > 0}
                         for label_weights in weights]
+        self.said: dict[tuple, tuple[tuple, str]] = {}  # (label number, strongest features) -> reasons, text
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "LinearLayer":
@@ -261,7 +263,7 @@ class LinearLayer:
         """The labels the layer gives this record (only among those it decides); the `views`
         of features() let each decision quote the words behind it."""
         rows = [row for row in map(self.row.get, found) if row is not None]
-        scores = (self.matrix[rows].sum(axis=0) + self.bias).tolist()
+        scores = (self.matrix.take(rows, axis=0).sum(axis=0) + self.bias).tolist()  # (take: faster than [rows])
         chosen = []
         for task, numbers in self.numbers.items():
             picked = [n for n in numbers if scores[n] > 0]
@@ -272,12 +274,22 @@ class LinearLayer:
 
     def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]
-        explained = self.reasons[number]
-        strongest = list(islice(filter(found.__contains__, self.supporters[number]), EVIDENCE_WORDS))
+        strongest = tuple(islice(filter(found.__contains__, self.supporters[number]), EVIDENCE_WORDS))
         spot = next((spot for f in strongest if (spot := _locate(found[f], f, views))), None)
-        reasons = tuple(explained[f][0] for f in strongest)
-        why = ", ".join(explained[f][1] for f in strongest)
+        reasons, why = self._explain(number, strongest)
         return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), reasons, why, spot)
+
+    def _explain(self, number, strongest) -> tuple[tuple, str]:
+        """A decision's reasons and their text, remembered: records share them (bench/tag.py: 72 ->
+        64 us a record for decide()); past REASONS_REMEMBERED they are made anew."""
+        said = self.said.get((number, strongest))
+        if said is None:
+            if len(self.said) >= REASONS_REMEMBERED:
+                self.said.clear()
+            explained = self.reasons[number]
+            said = self.said[number, strongest] = (tuple(explained[f][0] for f in strongest),
+                                                   ", ".join(explained[f][1] for f in strongest))
+        return said
 
 
 def merge(rule_labels: list[str], layer_labels: list[str], decided: list[str]) -> list[str]:

@@ -425,6 +425,22 @@ def test_words_are_those_the_regex_finds(shared, snapshot_records):
     assert words(lowered[-1]) == ["na", "ve", "x", "12", "a--b"]
 
 
+def test_remembered_reasons_are_bounded_and_still_right(shared, monkeypatch):
+    """A decision's reasons are remembered per (label, strongest features); with room for three
+    the layer starts over as it must and every record gets the reasons it gets with no memory."""
+    import pipeline.linear
+
+    with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
+        rows = [json.loads(line) for _, line in zip(range(40), handle)]
+    def rules_of(tagger):
+        return [[t.rule for t in tagger.tag(row["title"], row["abstract"])] for row in rows]
+
+    fresh = rules_of(Tagger())
+    monkeypatch.setattr(pipeline.linear, "REASONS_REMEMBERED", 3)
+    tagger = Tagger()
+    assert rules_of(tagger) == fresh and len(tagger.linear.said) <= 3
+
+
 def test_remembered_words_are_bounded_and_still_right():
     """WordFeatures remembers each word's feature names; past WORDS_REMEMBERED distinct words it
     starts over (memory stays bounded) and keeps answering the same."""

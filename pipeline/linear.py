@@ -45,6 +45,9 @@ FEATURE_KINDS = {
 # labelsets.json): the best-scoring label wins
 SINGLE_LABEL = {"study_type", "number_of_participants"}
 EVIDENCE_WORDS = 3
+# How much the share of records annotated with a label set counts against its labels' scores, when
+# the layer chooses a task's labels as a set (LabelSets); cross-validation tried 0, 0.25 and 0.5.
+SET_PRIOR = 0.25
 # A long word also counts by its first six letters, `a*random` for "randomised", "randomized",
 # "randomly", ...: one feature for the variants of a word; which tasks weigh them is train.STEMMED.
 STEM = 6
@@ -227,6 +230,25 @@ class WordFeatures(dict):
         return known
 
 
+class LabelSets:
+    """The label sets the annotators gave one task's records, and how often: the layer gives a
+    record the set whose labels' scores add up highest, plus SET_PRIOR times the log of its
+    share. A label then brings those that go with it (depression, "Psychiatric condition"), and
+    no record gets a combination the annotators never used."""
+
+    def __init__(self, keys: list[tuple[str, str]], task: str, sets: list[dict]):
+        column = {label: n for n, (t, label) in enumerate(keys) if t == task}
+        self.members = [[column[label] for label in labelled["labels"]] for labelled in sets]
+        self.matrix = numpy.zeros((len(sets), len(keys)))
+        for row, numbers in enumerate(self.members):
+            self.matrix[row, numbers] = 1.0
+        total = sum(labelled["records"] for labelled in sets)
+        self.prior = SET_PRIOR * numpy.log([labelled["records"] / total for labelled in sets])
+
+    def pick(self, scores: numpy.ndarray) -> list[int]:
+        return self.members[int((self.matrix @ scores + self.prior).argmax())]
+
+
 class LinearLayer:
     def __init__(self, model: dict, digest: str = ""):
         self.version = f"{model['version']}-{digest[:8]}" if digest else model["version"]
@@ -236,6 +258,7 @@ class LinearLayer:
         self.numbers = {task: [n for n, (t, _) in enumerate(self.keys) if t == task] for task in self.decides}
         # the tasks it gives every record at least its best label of (a single-label task: exactly one)
         self.whole = set(model.get("whole", ()))
+        self.sets = {task: LabelSets(self.keys, task, sets) for task, sets in model.get("label_sets", {}).items()}
         weights = [model["models"][task][label]["weights"] for task, label in self.keys]
         # the weights as a matrix (feature × label): a record's scores are the bias plus the sum
         # of its features' rows, one numpy call where adding them up in Python cost ~850 steps
@@ -263,9 +286,13 @@ class LinearLayer:
         """The labels the layer gives this record (only among those it decides); the `views`
         of features() let each decision quote the words behind it."""
         rows = [row for row in map(self.row.get, found) if row is not None]
-        scores = (self.matrix.take(rows, axis=0).sum(axis=0) + self.bias).tolist()  # (take: faster than [rows])
+        summed = self.matrix.take(rows, axis=0).sum(axis=0) + self.bias  # (take: faster than [rows])
+        scores = summed.tolist()
         chosen = []
         for task, numbers in self.numbers.items():
+            if task in self.sets:
+                chosen += self.sets[task].pick(summed)
+                continue
             picked = [n for n in numbers if scores[n] > 0]
             if task in self.whole and (not picked or task in SINGLE_LABEL):
                 picked = [max(numbers, key=scores.__getitem__)]

@@ -18,10 +18,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 from pipeline.evaluate import score_task
-from pipeline.linear import SINGLE_LABEL, LinearLayer, features
+from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features
 from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
@@ -52,6 +53,10 @@ NB_C = 0.3
 # the mean is still one linear model): condition +0.003 over four fold arrangements
 # (+0.004/+0.005/+0.001/+0.002); route, substances and age lost with it, design too (layer alone).
 MIXED = {"condition"}
+# The tasks whose labels the layer chooses as a set among those the annotators used together
+# (pipeline/linear.py, LabelSets): condition +0.005 as shipped over four fold arrangements
+# (+0.005/+0.005/+0.002/+0.008).
+LABEL_SETS = {"condition"}
 
 
 def load_gold(path) -> list[dict]:
@@ -150,16 +155,34 @@ def fold_models(rows, found, folds=FOLDS) -> list[tuple[list[int], dict]]:
     return out
 
 
-def held_out_labels(rows, found, folds, decides, whole) -> list[dict]:
+def held_out_labels(rows, found, folds, choices) -> list[dict]:
     """The layer's labels for every record, each given by the models of the fold that held it
-    out, deciding `decides` (and at least one label of each task in `whole`) as the shipped layer would."""
+    out, deciding as `choices` say ({"decides", "whole", "sets"}) as the shipped layer would."""
     predicted: list[dict] = [{} for _ in rows]
     for held, models in folds:
-        layer = LinearLayer({"version": VERSION, "decides": decides, "whole": sorted(whole), "models": models})
+        seen = set(held)
+        layer = LinearLayer(layer_model([row for i, row in enumerate(rows) if i not in seen], choices, models))
         for i in held:
             for decision in layer.decide(found[i]):
                 predicted[i].setdefault(decision.task, []).append(decision.label)
     return predicted
+
+
+def layer_model(rows, choices, models) -> dict:
+    """What LinearLayer reads, for a layer trained on these rows: the choices, the label sets of
+    the tasks decided as sets (counted on these rows) and the models."""
+    return {"version": VERSION, "decides": choices["decides"], "whole": sorted(choices["whole"]),
+            "label_sets": label_sets(rows, choices["decides"], choices["sets"]), "models": models}
+
+
+def label_sets(rows, decides, tasks) -> dict:
+    """{task: [{"labels", "records"}, ...]}: each set of the labels the layer decides that the
+    annotators gave records together, and on how many records, most frequent first."""
+    out = {}
+    for task in sorted(tasks):
+        counted = Counter(tuple(label for label in decides[task] if label in labels) for labels in _gold(rows, task)[1])
+        out[task] = [{"labels": list(labels), "records": n} for labels, n in counted.most_common()]
+    return out
 
 
 def choose(rows, layer_labels, baseline) -> dict:
@@ -210,48 +233,47 @@ def train(gold_path) -> dict:
     rows = load_gold(gold_path)
     tags, found, labels = rule_view(rows)
     folds = fold_models(rows, found)
-    layer_labels = held_out_labels(rows, found, folds, {task: list(names) for task, names in GOLD_LABELS.items()},
-                                   GOLD_LABELS)
+    layer_labels = held_out_labels(rows, found, folds, {
+        "decides": {task: list(names) for task, names in GOLD_LABELS.items()}, "whole": set(GOLD_LABELS), "sets": ()})
     decides = choose(rows, layer_labels, labels)
     if "study_type" in decides:  # the rules' defaults follow the design: weigh them with the layer's design in place
         with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
-    decides, whole, final = refine(rows, tags, found, folds, decides)
-    models = fit(found, rows, {task: decides[task] for task in decides})
+    choices = refine(rows, tags, found, folds, decides)
+    decides = choices["decides"]
     return {
-        "version": VERSION,
+        **layer_model(rows, choices, fit(found, rows, decides)),
         "trained_on": {"file": Path(gold_path).name, "records": len(rows),
                        "sha256": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()},
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
-                     "stemmed": sorted(STEMMED)},
-        "cross_validated_weighted_f1": scores(rows, labels, final),
-        "decides": decides,
-        "whole": sorted(whole),
-        "models": models,
+                     "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
+                     "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS), "set_prior": SET_PRIOR},
+        "cross_validated_weighted_f1": scores(rows, labels, shipped(rows, tags, found, folds, choices)),
     }
 
 
-def refine(rows, tags, found, folds, decides) -> tuple[dict, set[str], list[dict]]:
-    """How the layer decides each task, as cross-validation scores it with the tagger's own
-    behaviour: a single-label task choose() gave it, whole (its best label each record); a task
-    with several labels a record, the labels choose() picked where they score above zero, or
-    else all the labels the annotators used, at least the best one each record, where that
-    scores higher. Returns the decisions, the tasks decided whole and every record's held-out
-    labels as the tagger gives them."""
-    whole = {task for task in decides if task in SINGLE_LABEL}
+def refine(rows, tags, found, folds, decides) -> dict:
+    """How the layer decides each task: a single-label task choose() gave it, whole (its best
+    label each record); a task of LABEL_SETS, all the labels the annotators used, as a label set
+    (LabelSets); any other task with several labels a record, the labels choose() picked where
+    they score above zero, or all the labels the annotators used, at least the best one each
+    record, where cross-validation with the tagger's own behaviour scores that higher by the
+    margin. Returns the choices ({"decides", "whole", "sets"})."""
+    choices = {"decides": decides, "whole": {task for task in decides if task in SINGLE_LABEL}, "sets": set()}
     for task in [task for task in decides if task not in SINGLE_LABEL]:
         used = [label for label in GOLD_LABELS[task] if any(label in labels for labels in _gold(rows, task)[1])]
-        alternative = {**decides, task: used}
-        if task_f1(rows, task, shipped(rows, tags, found, folds, alternative, whole | {task})) > task_f1(
-                rows, task, shipped(rows, tags, found, folds, decides, whole)) + MARGIN:
-            decides, whole = alternative, whole | {task}
-    return decides, whole, shipped(rows, tags, found, folds, decides, whole)
+        whole = {"decides": {**choices["decides"], task: used}, "whole": choices["whole"] | {task},
+                 "sets": choices["sets"] | ({task} & LABEL_SETS)}
+        if task in LABEL_SETS or task_f1(rows, task, shipped(rows, tags, found, folds, whole)) > task_f1(
+                rows, task, shipped(rows, tags, found, folds, choices)) + MARGIN:
+            choices = whole
+    return choices
 
 
-def shipped(rows, tags, found, folds, decides, whole) -> list[dict]:
-    """Every record's labels as the tagger deciding `decides` (`whole`) gives them, held out."""
-    return shipped_labels(tags, held_out_labels(rows, found, folds, decides, whole), decides)
+def shipped(rows, tags, found, folds, choices) -> list[dict]:
+    """Every record's labels as the tagger deciding as `choices` say gives them, held out."""
+    return shipped_labels(tags, held_out_labels(rows, found, folds, choices), choices["decides"])
 
 
 def task_f1(rows, task, labels) -> float:

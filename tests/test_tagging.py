@@ -18,12 +18,12 @@ from pipeline.record import Article
 from pipeline.sources import discover, read_records
 from pipeline.tagger import Tagger
 from pipeline.taxonomy import GOLD_LABELS
-from pipeline.train import FOLDS, fit, load_gold, rule_view, shipped, train
+from pipeline.train import FOLDS, fit, layer_model, load_gold, rule_view, shipped, train
 
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.90, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
+CV_FLOOR = {"condition": 0.905, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
             "age_of_participants": 0.91, "clinical_trial_phase": 0.77, "study_control": 0.78,
             "number_of_participants": 0.82}
 
@@ -66,13 +66,32 @@ def test_cross_validation_scores_what_the_tagger_does(shared):
     tags, found, _ = rule_view(rows)
     held = [i for i in range(len(rows)) if i % FOLDS == 0]
     models = fit([f for i, f in enumerate(found) if i % FOLDS], [r for i, r in enumerate(rows) if i % FOLDS])
-    choices = json.loads(WEIGHTS.read_text(encoding="utf-8"))
-    counted = shipped(rows, tags, found, [(held, models)], choices["decides"], choices["whole"])
-    tagger = Tagger(linear=LinearLayer({**choices, "models": models}))
+    shipped_file = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    choices = {"decides": shipped_file["decides"], "whole": set(shipped_file["whole"]),
+               "sets": set(shipped_file["label_sets"])}
+    counted = shipped(rows, tags, found, [(held, models)], choices)
+    trained_on = [r for i, r in enumerate(rows) if i % FOLDS]
+    tagger = Tagger(linear=LinearLayer(layer_model(trained_on, choices, models)))
     for i in held:
         given = tagger.labels(tagger.tag(rows[i]["title"], rows[i]["abstract"]))
         assert {task: sorted(labels) for task, labels in given.items()} == {
             task: sorted(labels) for task, labels in counted[i].items()}, rows[i]["id"]
+
+
+def test_conditions_come_as_a_set_the_annotators_used(snapshot_records):
+    """The layer gives condition labels as a whole set, one the annotators gave some record
+    (linear.json's label_sets): depression comes with "Psychiatric condition" on every snapshot
+    record, and no record gets a combination nobody used."""
+    tagger = Tagger()
+    sets = {frozenset(s["labels"]) for s in json.loads(WEIGHTS.read_text(encoding="utf-8"))["label_sets"]["condition"]}
+    decided, depressed = set(tagger.linear.decides["condition"]), 0
+    for record in snapshot_records.values():
+        labels = tagger.labels(tagger.tag(record.article["title"], record.article["abstract"]))["condition"]
+        assert frozenset(labels) & decided in sets, (record.pmid, labels)
+        if "Depression" in labels:
+            depressed += 1
+            assert "Psychiatric condition" in labels, record.pmid
+    assert depressed > 100
 
 
 def test_every_tag_of_the_snapshot_points_at_its_words(snapshot_records):

@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick
 import numpy
 
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, GOLD_LABELS
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 # How to read a feature's name (its first two characters say its kind), with an example: the
@@ -79,8 +79,9 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     it has no place; and per source field, the text and its lower-case form with negated
     stretches blanked out (where evidence is looked for). With a `vocabulary` (LinearLayer's:
     the weighed features each word gives, and the weighed negated words), other features are
-    left out: they would weigh nothing. `read` may give, per source field, its lower-case text and where negation words
-    start in it (the tagger's own pass over the text finds them); they are found here otherwise."""
+    left out: they would weigh nothing. `read` may give, per source field, its lower-case text
+    and where negation words start in it (the tagger's own pass over the text finds them); they
+    are found here otherwise."""
     found: dict[str, str | tuple | None] = {}
     views = {}
     for prefix, stem, source, text in (("t:", "t*", "title", title), ("a:", "a*", "abstract", abstract)):
@@ -88,8 +89,7 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         plain, negated = _split_negated(lowered, cues)
         views[source] = (text, plain)
         if vocabulary is None:
-            present = set(words(plain)) - STOPWORDS
-            names = [*map(prefix.__add__, present), *{stem + w[:STEM] for w in present if len(w) > STEM}]
+            names = [name for word in set(words(plain)) - STOPWORDS for name in word_names(prefix, stem, word)]
             negated_words = set(words(negated)) - STOPWORDS
         else:
             names = chain.from_iterable(map(vocabulary[prefix].__getitem__, words(plain)))
@@ -106,6 +106,12 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         for label in labels:
             found[_names("L", task, label)[0]] = None
     return found, views
+
+
+def word_names(kind: str, stem_kind: str, word: str) -> tuple[str, ...]:
+    """A word's feature names: the word ("a:randomised"), and a word longer than STEM also by
+    its first STEM letters ("a*random")."""
+    return (kind + word, stem_kind + word[:STEM]) if len(word) > STEM else (kind + word,)
 
 
 def words(lowered: str) -> list[str]:
@@ -225,8 +231,7 @@ class WordFeatures(dict):
     def __missing__(self, word: str) -> tuple[str, ...]:
         if len(self) >= WORDS_REMEMBERED:  # a bound on the memory: past it, words are looked up anew
             self.clear()
-        names = (self.kind + word, self.stem_kind + word[:STEM]) if len(word) > STEM else (self.kind + word,)
-        known = self[word] = tuple(name for name in names if name in self.weighed)
+        known = self[word] = tuple(name for name in word_names(self.kind, self.stem_kind, word) if name in self.weighed)
         return known
 
 

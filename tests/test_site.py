@@ -147,6 +147,25 @@ def test_taxonomy_page_lists_every_facet_and_who_decides_each_label(site):
     assert studies and all("Treatment-resistant depression" in json.loads(s["details"]) for s in studies)
 
 
+def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
+    """Beside each condition label: its held-out precision, recall and F1, and how many gold
+    abstracts carry it (counted here from the gold file itself)."""
+    from collections import Counter
+
+    from pipeline.train import load_gold
+
+    annotated = Counter(label for row in load_gold(shared / "gold" / "dev.jsonl.gz")
+                        for label in row["labels"].get("condition") or ())
+    table = page(site, "/taxonomy").cssselect("section.facet")[0]
+    cells = {tr.cssselect("td")[0].text_content(): [td.text_content() for td in tr.cssselect("td")[2:]]
+             for tr in table.cssselect("tbody tr")}
+    shown = {label: int(numbers[3]) for label, numbers in cells.items() if len(numbers) == 4}
+    assert annotated.keys() <= shown.keys() and all(n == annotated[label] for label, n in shown.items())
+    precision, recall, f1, _ = map(float, cells["Substance abuse"])
+    assert 0 < f1 < 0.5 and f1 == pytest.approx(2 * precision * recall / (precision + recall), abs=0.01)
+    assert all(0.9 <= float(cells[label][0]) <= 1 for label in ("Depression", "Psychiatric condition"))
+
+
 def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
     pmid, rule, matched = sql("select pmid, rule, matched from tags where rule like 'linear:%' "
                               "and source = 'abstract' order by pmid limit 1")[0]

@@ -18,11 +18,13 @@ def taxonomy_context() -> dict:
     model = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
     decides = model.get("decides", {})
     scores = model.get("cross_validated_weighted_f1", {})
+    label_scores = model.get("cross_validated_labels", {})
     facet_task = {facet: task for task, facet in TASK_FACET.items()}
     facets = []
     for facet, description in FACETS.items():
         task = facet_task.get(facet)
-        labels = [{"name": label, "by": "linear layer" if label in decides.get(task, ()) else "rules"}
+        labels = [{"name": label, "by": "linear layer" if label in decides.get(task, ()) else "rules",
+                   "held_out": label_scores.get(task, {}).get(label)}
                   for label in GOLD_LABELS.get(task, ())]
         facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
                        "details": DETAILS.get(facet, []), "scores": scores.get(task)})

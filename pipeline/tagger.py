@@ -19,7 +19,7 @@ from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-3"
+VERSION = "rules-4"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 REVIEW = "Systematic review/meta-analysis"
 
@@ -81,8 +81,10 @@ TEXT_RULES = [
         ("Anxiety", r"\b(anxiety disorders?|generali[sz]ed anxiety|social anxiety|anxiety)\b"),
         ("Post-traumatic stress disorder (PTSD)", r"\b(ptsd|post-?traumatic stress)\b"),
         ("Alcoholism", r"\b(alcohol (use disorder|dependence|addiction|abuse)|alcoholism|alcoholics?)\b"),
-        ("Other addictions (e.g. smoking)", r"\b(smoking cessation|tobacco|nicotine|gambling|cocaine (use|dependence)|"
-                                            r"opioid (use disorder|dependence)|methamphetamine (use|dependence))\b"),
+        ("Other addictions (e.g. smoking)", r"\b(smoking cessation|tobacco|nicotine|gambling|"
+                                            r"(cocaine|opioid|opiate|heroin|methamphetamine|stimulant|cannabis) "
+                                            r"(use disorders?|dependence|addiction)|"
+                                            r"cocaine use|methamphetamine use|(opioid|opiate|heroin)-dependent)\b"),
         ("Substance abuse", r"\b(substance use disorders?|substance abuse|drug (abuse|dependence|addiction)|"
                             r"addiction)\b"),
         ("Anorexia", r"\b(anorexia nervosa|eating disorders?)\b"),

@@ -179,6 +179,27 @@ def test_abbreviated_routes_are_read(sentence, route, matched):
             ] == [(route, matched)]
 
 
+@pytest.mark.parametrize("title, matched", [  # hand-written titles: an addiction to a named drug
+    ("Ketamine for cocaine use disorder: a pilot trial", "cocaine use disorder"),
+    ("Noribogaine in opioid-dependent patients", "opioid-dependent"),
+    ("Psilocybin for heroin addiction", "heroin addiction"),
+    ("Ketamine and cannabis users at festivals", None),  # use alone is recreational, not an addiction
+])
+def test_other_addictions_name_the_drug(title, matched):
+    tags = Tagger(linear=False).rule_tags(title, "")
+    assert [t.matched for t in tags if t.value == "Other addictions (e.g. smoking)"] == ([matched] if matched else [])
+
+
+def test_cannabis_use_disorder_pmid_33175580(snapshot_records):
+    """A real trial of cannabis use disorder: the annotators' "other addictions", from the title."""
+    record = snapshot_records[33175580]
+    tagger = Tagger()
+    tags = tagger.tag(record.article["title"], record.article["abstract"])
+    assert ("Other addictions (e.g. smoking)", "cannabis use disorder", "title") in [
+        (t.value, t.matched, t.source) for t in Tagger(linear=False).rule_tags(record.article["title"], "")]
+    assert "Other addictions (e.g. smoking)" in tagger.labels(tags)["condition"]
+
+
 @pytest.mark.parametrize("abstract, value, matched", [  # hand-written sentences
     ("Twenty drug users (ten female) and twenty healthy controls were scanned.", "21-40",
      "Twenty drug users (ten female) and twenty healthy"),

@@ -166,6 +166,24 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     assert all(0.9 <= float(cells[label][0]) <= 1 for label in ("Depression", "Psychiatric condition"))
 
 
+def test_article_page_flags_tags_annotators_seldom_agree_with(site, sql):
+    """Each tag of a gold label shows its held-out precision; below LOW_PRECISION the cell says to
+    check the evidence (a study tagged "Substance abuse", precision 0.30), above it does not."""
+    from web.article import LOW_PRECISION
+    from web.taxonomy import held_out_precision
+
+    precision = held_out_precision()
+    checked = set()
+    for facet, value in [("condition", "Substance abuse"), ("condition", "Depression")]:
+        pmid = sql("select pmid from tags where facet = ? and value = ? order by pmid limit 1", [facet, value])[0][0]
+        rows = [tr for tr in page(site, f"/article/{pmid}").cssselect("section.study-tags tbody tr")
+                if [td.text_content() for td in tr.cssselect("td")[:2]] == [facet, value]]
+        cell = rows[0].cssselect("td.precision")[0]
+        assert cell.text_content().startswith(f"{precision[facet, value]:.2f}")
+        checked.add(("low" in cell.get("class").split(), precision[facet, value] < LOW_PRECISION))
+    assert checked == {(True, True), (False, False)}
+
+
 def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
     pmid, rule, matched = sql("select pmid, rule, matched from tags where rule like 'linear:%' "
                               "and source = 'abstract' order by pmid limit 1")[0]

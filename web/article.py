@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.taxonomy import FACETS
 from web.markup import Span, render
+from web.taxonomy import held_out_precision
 
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI = "https://doi.org/{}"
@@ -21,6 +22,7 @@ BANNERS = {
     "updated": ("info", "An updated version of this article has been published."),
 }
 FACET_ORDER = list(FACETS)
+LOW_PRECISION = 0.6  # below this held-out precision a tag is flagged: read its evidence before relying on it
 INLINE_LABEL = re.compile(r"(?:^|(?<=[.!?] ))([A-Z][A-Z ,&/-]{2,40}): ")
 
 
@@ -75,6 +77,8 @@ async def load_article(database, pmid: int) -> dict | None:
         "tags": sorted(tags, key=lambda t: (FACET_ORDER.index(t["facet"]) if t["facet"] in FACET_ORDER
                                             else len(FACET_ORDER), t["source"] == "derived")),
         "facets": FACETS,
+        "precision": held_out_precision(),
+        "low_precision": LOW_PRECISION,
     }
 
 

@@ -13,9 +13,24 @@ from pipeline.tagger import Tagger
 
 
 @lru_cache(maxsize=1)
+def _model() -> dict:
+    """The linear layer's model file (fixed for the process, as the tagger is)."""
+    return json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
+
+
+@lru_cache(maxsize=1)
+def held_out_precision() -> dict[tuple[str, str], float]:
+    """(facet, value) → the share of the abstracts given that label, held out, that the annotators
+    gave it too: for the labels the annotators used."""
+    return {(TASK_FACET[task], label): scores["precision"]
+            for task, labels in _model().get("cross_validated_labels", {}).items()
+            for label, scores in labels.items() if scores["support"]}
+
+
+@lru_cache(maxsize=1)
 def taxonomy_context() -> dict:
-    """The same for every request (the tagger and its weights are fixed for the process)."""
-    model = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
+    """The same for every request."""
+    model = _model()
     decides = model.get("decides", {})
     scores = model.get("cross_validated_weighted_f1", {})
     label_scores = model.get("cross_validated_labels", {})

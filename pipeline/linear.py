@@ -24,7 +24,7 @@ from functools import cache
 from itertools import chain, islice
 from pathlib import Path
 
-import ahocorasick
+import ahocorasick_rs
 import numpy
 
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES
@@ -156,23 +156,15 @@ def _split_negated(lowered: str, cues: list[int] | None = None) -> tuple[str, st
 
 def negation_cues(lowered: str) -> list[int]:
     """Where the negation words (NEGATION_WORDS, "exclu...") start a word, in text order."""
-    starts = (end - length + 1 for end, length in NEGATION_CUES.iter(lowered))
+    starts = (start for _, start, _ in NEGATION_CUES.find_matches_as_indexes(lowered, overlapping=True))
     return sorted(s for s in starts if not s or not (lowered[s - 1].isalnum() or lowered[s - 1] == "_"))
-
-
-def _cue_automaton(cues):
-    automaton = ahocorasick.Automaton()
-    for cue in cues:
-        automaton.add_word(cue, len(cue))
-    automaton.make_automaton()
-    return automaton
 
 
 NEGATION_WORDS = ("no", "not", "without", "absence", "free", "non", "never", "neither", "nor", "unlike")
 NEGATED = re.compile(rf"\b(?:{'|'.join(NEGATION_WORDS)}|exclu[a-z\-]*)\b"
                      r"((?:[^a-z0-9.;:,!?()]+(?!(?:but|and|or)\b)[a-z0-9][a-z0-9\-]*){0,5})")
 NEGATION_CUE_WORDS = (*NEGATION_WORDS, "exclu")
-NEGATION_CUES = _cue_automaton(NEGATION_CUE_WORDS)
+NEGATION_CUES = ahocorasick_rs.AhoCorasick(NEGATION_CUE_WORDS, implementation=ahocorasick_rs.Implementation.DFA)
 STOPWORDS = set("a an the of in on at to for from by with as is are was were be been this that these those "
                 "it its we our their they which who whom than then there here into over after before during "
                 "between within also such both each other more most".split())

@@ -222,10 +222,18 @@ def shipped_labels(tags, layer_labels, decides) -> list[dict]:
     return out
 
 
-def scores(rows, baseline, final) -> dict:
-    """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger."""
-    return {task: {"rules": round(task_f1(rows, task, baseline), 4), "combined": round(task_f1(rows, task, final), 4)}
-            for task in GOLD_LABELS}
+def held_out_scores(rows, baseline, final) -> tuple[dict, dict]:
+    """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger;
+    and per task and label the shipped tagger's held-out precision, recall and F1, and how many
+    records the annotators gave the label (support): how far a clinician can trust one tag."""
+    weighted, per_label = {}, {}
+    for task in GOLD_LABELS:
+        scored, gold = _gold(rows, task)
+        total, by_label = score_task(gold, [final[i][task] for i in scored])
+        weighted[task] = {"rules": round(task_f1(rows, task, baseline), 4), "combined": round(total.f1, 4)}
+        per_label[task] = {label: {"precision": round(s.precision, 3), "recall": round(s.recall, 3),
+                                   "f1": round(s.f1, 3), "support": s.support} for label, s in by_label.items()}
+    return weighted, per_label
 
 
 def train(gold_path) -> dict:
@@ -241,7 +249,7 @@ def train(gold_path) -> dict:
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
     choices = refine(rows, tags, found, folds, decides)
     decides = choices["decides"]
-    final = shipped(rows, tags, found, folds, choices)
+    weighted, per_label = held_out_scores(rows, labels, shipped(rows, tags, found, folds, choices))
     return {
         **layer_model(rows, choices, fit(found, rows, decides)),
         "trained_on": {"file": Path(gold_path).name, "records": len(rows),
@@ -250,21 +258,9 @@ def train(gold_path) -> dict:
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
                      "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
                      "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS), "set_prior": SET_PRIOR},
-        "cross_validated_weighted_f1": scores(rows, labels, final),
-        "cross_validated_labels": label_scores(rows, final),
+        "cross_validated_weighted_f1": weighted,
+        "cross_validated_labels": per_label,
     }
-
-
-def label_scores(rows, final) -> dict:
-    """Per task and label the shipped tagger's held-out precision, recall and F1, and how many
-    records the annotators gave the label (support): how far a clinician can trust one tag."""
-    out = {}
-    for task in GOLD_LABELS:
-        scored, gold = _gold(rows, task)
-        by_label = score_task(gold, [final[i][task] for i in scored])[1]
-        out[task] = {label: {"precision": round(s.precision, 3), "recall": round(s.recall, 3), "f1": round(s.f1, 3),
-                             "support": s.support} for label, s in by_label.items()}
-    return out
 
 
 def refine(rows, tags, found, folds, decides) -> dict:

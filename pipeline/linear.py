@@ -81,7 +81,10 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     the weighed features each word gives, and the weighed negated words), other features are
     left out: they would weigh nothing. `read` may give, per source field, its lower-case text
     and where negation words start in it (the tagger's own pass over the text finds them); they
-    are found here otherwise."""
+    are found here otherwise. Without an abstract, the rules' participant count ("Unknown") is
+    left out: every gold record has an abstract, and there an unknown count marks a registry
+    entry or protocol, so it made title-only trials protocols (design F1 on gold titles alone,
+    cross-validated: 0.476 with it, 0.508 without)."""
     found: dict[str, str | tuple | None] = {}
     views = {}
     for prefix, stem, source, text in (("t:", "t*", "title", title), ("a:", "a*", "abstract", abstract)):
@@ -103,6 +106,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
         for name in _names("r", tag.facet, tag.value, tag.source):
             found.setdefault(name, place)
     for task, labels in rule_labels.items():
+        if task == "number_of_participants" and not abstract.strip():
+            continue  # (below)
         for label in labels:
             found[_names("L", task, label)[0]] = None
     return found, views

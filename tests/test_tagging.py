@@ -136,6 +136,20 @@ def test_esketamine_nasal_spray_trial_pmid_32412700(snapshot_records):
     assert labels["substances"] == ["S-Ketamine"] and "Ketamine" not in labels["substances"]
 
 
+@pytest.mark.parametrize("pmid, design", [
+    (24668760, "Randomized-controlled trial (RCT)"),  # "...: a randomized controlled trial in ..."
+    (38315489, "Randomized-controlled trial (RCT)"),  # "...: A Randomized Clinical Trial"
+    (36970275, "Study protocol"),  # "Ketamine study: Protocol for naturalistic prospective ..."
+])
+def test_a_record_without_abstract_takes_its_design_from_the_title(snapshot_records, pmid, design):
+    """Real snapshot records that have a title and no abstract (letters, new records): the missing
+    participant count must not make a trial a protocol, as an unknown count does in an abstract."""
+    record = snapshot_records[pmid]
+    assert not record.article["abstract"]
+    tagger, tags = tags_of(record)
+    assert tagger.labels(tags)["study_type"] == [design]
+
+
 def test_meta_analysis_pmid_39790081(snapshot_records):
     tagger, tags = tags_of(snapshot_records[39790081])
     labels = tagger.labels(tags)

@@ -19,9 +19,12 @@ from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-5"
+VERSION = "rules-6"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 REVIEW = "Systematic review/meta-analysis"
+# A record that is no study but a note about one (an erratum, a retraction note, a comment, an
+# editorial): it takes the design "Other" and no evidence level, whatever the study it names was.
+NOTICE = "Notice (correction, retraction, comment, editorial)"
 
 
 # Tag, Decision and Spot are not frozen: a frozen dataclass is built through object.__setattr__,
@@ -170,6 +173,12 @@ TEXT_RULES = [
     ]),
 ]
 
+# The notice's own words open or close its title: "Author Correction: ...", "Retraction Note: ...",
+# "Comment on: ...", "Reply to ...", "'The trial's title': Erratum." (a letter may report a study: no notice)
+NOTICE_TITLE = re.compile(r"^\W*(?:(?:author correction|correction|corrigendum|erratum|retraction note|retraction notice|"
+                          r"notice of retraction|expression of concern|editorial|comment)(?: (?:to|on))?\s*(?::|[\"'“‘]|\W*$)|"
+                          r"(?:in )?(?:reply|response) to (?:the )?(?:[\"'“‘]|letter|comment|commentary|editorial))|:\s*(?:erratum|corrigendum|correction)\W*$", re.I)
+
 PUBLICATION_TYPE_RULES = {
     "Randomized Controlled Trial": ("study_design", "Randomized-controlled trial (RCT)"),
     "Systematic Review": ("study_design", REVIEW),
@@ -180,6 +189,11 @@ PUBLICATION_TYPE_RULES = {
     "Clinical Trial, Phase II": ("trial_phase", "Phase 2"),
     "Clinical Trial, Phase III": ("trial_phase", "Phase 3"),
     "Clinical Trial, Phase IV": ("trial_phase", "Phase 4"),
+    "Published Erratum": ("study_design", NOTICE),
+    "Retraction of Publication": ("study_design", NOTICE),
+    "Expression of Concern": ("study_design", NOTICE),
+    "Comment": ("study_design", NOTICE),
+    "Editorial": ("study_design", NOTICE),
 }
 
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
@@ -254,6 +268,7 @@ class Tagger:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
                     break
+        tags += _notice(title or "")
         for name in publication_types:
             if name in PUBLICATION_TYPE_RULES:
                 facet, value = PUBLICATION_TYPE_RULES[name]
@@ -298,6 +313,8 @@ def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str,
             chosen.setdefault(tag.facet, []).append(tag.value)
     for task, decided in decides.items():
         labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], ()), decided)
+    if any(tag.value == NOTICE for tag in tags):
+        labels["study_type"] = ["Other"]
     return labels
 
 
@@ -365,6 +382,13 @@ def _details(tags: list[Tag]) -> list[Tag]:
         tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,
                         "study_design:Preclinical/animal"))
     return tags
+
+
+def _notice(title: str) -> list[Tag]:
+    """A notice's tag where the title says it is one (NOTICE_TITLE)."""
+    found = NOTICE_TITLE.search(title)
+    return [Tag("study_design", NOTICE, "title", found.group(0), found.start(), found.end(), "study_design:notice")
+            ] if found else []
 
 
 def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:

@@ -31,7 +31,8 @@ DETAILS = {
                   "Suicidal ideation/behaviour", "Obsessive-compulsive disorder", "Opioid use disorder",
                   "Cocaine/stimulant use", "Cannabis use", "Tobacco/smoking", "Recreational ketamine use/harms",
                   "Anaesthesia/sedation/acute analgesia"],
-    "study_design": ["Open-label/single-arm", "Controlled non-randomised", "Narrative review", "Preclinical/animal"],
+    "study_design": ["Open-label/single-arm", "Controlled non-randomised", "Narrative review", "Preclinical/animal",
+                     "Notice (correction, retraction, comment, editorial)"],
     "route": ["Intramuscular", "Sublingual/buccal"],
     "population": ["Older adult"],
 }

@@ -16,7 +16,7 @@ from pipeline.evaluate import score_task
 from pipeline.linear import WEIGHTS, LinearLayer
 from pipeline.record import Article
 from pipeline.sources import discover, read_records
-from pipeline.tagger import Tagger
+from pipeline.tagger import NOTICE, Tagger
 from pipeline.taxonomy import GOLD_LABELS
 from pipeline.train import FOLDS, fit, layer_model, load_gold, rule_view, shipped, train
 
@@ -148,6 +148,44 @@ def test_a_record_without_abstract_takes_its_design_from_the_title(snapshot_reco
     assert not record.article["abstract"]
     tagger, tags = tags_of(record)
     assert tagger.labels(tags)["study_type"] == [design]
+
+
+@pytest.mark.parametrize("pmid, matched", [
+    (28353354, ": Erratum."),  # "'Administration of ketamine for ... depression': Erratum."
+    (37349477, "Correction:"),  # a correction to a trial: the layer alone calls it an RCT
+    (38820654, "Comment on:"),
+    (39279805, "Editorial:"),
+])
+def test_notices_are_no_studies(snapshot_records, pmid, matched):
+    """Real errata, comments and editorials of the snapshot: design "Other", no evidence level,
+    and a notice tag pointing at the title's own words."""
+    record = snapshot_records[pmid]
+    tagger, tags = tags_of(record)
+    labels = tagger.labels(tags)
+    assert labels["study_type"] == ["Other"]
+    assert not [t for t in tagger.derived_tags(tags, labels) if t.facet == "evidence_level"]
+    notice = [t for t in tags if t.value == NOTICE]
+    assert [(t.source, t.matched) for t in notice] == [("title", matched)]
+    assert record.article["title"][notice[0].start:notice[0].end] == matched
+
+
+def test_a_notice_by_its_publication_type_pmid_32894878(shared):
+    """A real editorial whose title ("Methods Refocused.") does not say so: its publication type does."""
+    [record] = read_records(shared / "pubmed" / "efetch" / "metapub" / "32894878.xml")
+    types = [p["name"] for p in record.publication_types]
+    tagger = Tagger()
+    tags = tagger.tag(record.article["title"], record.article["abstract"], types)
+    assert ("publication_type", "Editorial") in [(t.source, t.matched) for t in tags if t.value == NOTICE]
+    assert tagger.labels(tags)["study_type"] == ["Other"]
+
+
+@pytest.mark.parametrize("title", [  # hand-written: titles that open with a notice's words but are studies
+    "Letter to the editor: esketamine in adolescents with major depression, a case series",
+    "Response to ketamine in treatment-resistant depression: a randomized trial",
+    "Correction of hyponatraemia after ketamine infusions",
+])
+def test_studies_are_no_notices(title):
+    assert NOTICE not in [t.value for t in Tagger(linear=False).rule_tags(title, "")]
 
 
 def test_meta_analysis_pmid_39790081(snapshot_records):
@@ -382,7 +420,7 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from pipeline.tagger import TEXT_RULES, TWICE, Tag, _details, _negated, _participants
+    from pipeline.tagger import TEXT_RULES, TWICE, Tag, _details, _negated, _notice, _participants
 
     def every_regex(title, abstract):
         tags = []
@@ -393,7 +431,7 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
                 if match:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(), f"{facet}:{value}"))
                     break
-        return _details(tags + _participants(abstract, abstract.lower(), None))
+        return _details(tags + _notice(title) + _participants(abstract, abstract.lower(), None))
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
         texts = [(row["title"] or "", row["abstract"] or "") for row in map(json.loads, handle)]

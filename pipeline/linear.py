@@ -107,7 +107,7 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
             found.setdefault(name, place)
     for task, labels in rule_labels.items():
         if task == "number_of_participants" and not abstract.strip():
-            continue  # (below)
+            continue  # no abstract: its count is not unknown but absent (see above)
         for label in labels:
             found[_names("L", task, label)[0]] = None
     return found, views

@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy
 
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 # How to read a feature's name (its first two characters say its kind), with an example: the
@@ -236,7 +236,8 @@ class LabelSets:
     """The label sets the annotators gave one task's records, and how often: the layer gives a
     record the set whose labels' scores add up highest, plus SET_PRIOR times the log of its
     share. A label then brings those that go with it (depression, "Psychiatric condition"), and
-    no record gets a combination the annotators never used."""
+    no record gets a combination the annotators never used, but for a label the title names
+    (LinearLayer.from_title), which is added to the set."""
 
     def __init__(self, keys: list[tuple[str, str]], task: str, sets: list[dict]):
         column = {label: n for n, (t, label) in enumerate(keys) if t == task}
@@ -261,6 +262,10 @@ class LinearLayer:
         # the tasks it gives every record at least its best label of (a single-label task: exactly one)
         self.whole = set(model.get("whole", ()))
         self.sets = {task: LabelSets(self.keys, task, sets) for task, sets in model.get("label_sets", {}).items()}
+        # labels a rule's hit in the title gives whatever the scores (train.from_title chose them):
+        # label number -> that hit's feature
+        self.from_title = {self.keys.index((task, label)): _names("r", TASK_FACET[task], label, "title")[1]
+                           for task, labels in model.get("from_title", {}).items() for label in labels}
         weights = [model["models"][task][label]["weights"] for task, label in self.keys]
         # the weights as a matrix (feature × label): a record's scores are the bias plus the sum
         # of its features' rows, one numpy call where adding them up in Python cost ~850 steps
@@ -290,23 +295,32 @@ class LinearLayer:
         rows = [row for row in map(self.row.get, found) if row is not None]
         summed = self.matrix.take(rows, axis=0).sum(axis=0) + self.bias  # (take: faster than [rows])
         scores = summed.tolist()
+        named = [n for n, feature in self.from_title.items() if feature in found]
         chosen = []
         for task, numbers in self.numbers.items():
             if task in self.sets:
-                chosen += self.sets[task].pick(summed)
-                continue
-            picked = [n for n in numbers if scores[n] > 0]
-            if task in self.whole and (not picked or task in SINGLE_LABEL):
-                picked = [max(numbers, key=scores.__getitem__)]
-            chosen += picked
-        return [self._decision(n, scores[n], found, views or {}) for n in chosen]
+                picked = self.sets[task].pick(summed)
+            else:
+                picked = [n for n in numbers if scores[n] > 0]
+                if task in self.whole and (not picked or task in SINGLE_LABEL):
+                    picked = [max(numbers, key=scores.__getitem__)]
+            chosen += picked + [n for n in named if n in numbers and n not in picked]
+        return [self._named_in_title(n, scores[n], found, views or {}) if n in named
+                else self._decision(n, scores[n], found, views or {}) for n in chosen]
 
     def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]
         strongest = tuple(islice(filter(found.__contains__, self.supporters[number]), EVIDENCE_WORDS))
         spot = next((spot for f in strongest if (spot := _locate(found[f], f, views))), None)
         reasons, why = self._explain(number, strongest)
-        return Decision(task, label, 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))), reasons, why, spot)
+        return Decision(task, label, _probability(score), reasons, why, spot)
+
+    def _named_in_title(self, number, score, found, views) -> Decision:
+        """A label the title's own words give (from_title), whatever its score."""
+        task, label = self.keys[number]
+        feature = self.from_title[number]
+        return Decision(task, label, _probability(score), ((feature, 0.0),), f"{feature}: named in the title",
+                        _locate(found[feature], feature, views))
 
     def _explain(self, number, strongest) -> tuple[tuple, str]:
         """A decision's reasons and their text, remembered: records share them (bench/tag.py: 72 ->
@@ -319,6 +333,10 @@ class LinearLayer:
             said = self.said[number, strongest] = (tuple(explained[f][0] for f in strongest),
                                                    ", ".join(explained[f][1] for f in strongest))
         return said
+
+
+def _probability(score: float) -> float:
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
 
 
 def merge(rule_labels: list[str], layer_labels: list[str], decided: list[str]) -> list[str]:

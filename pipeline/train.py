@@ -172,7 +172,8 @@ def layer_model(rows, choices, models) -> dict:
     """What LinearLayer reads, for a layer trained on these rows: the choices, the label sets of
     the tasks decided as sets (counted on these rows) and the models."""
     return {"version": VERSION, "decides": choices["decides"], "whole": sorted(choices["whole"]),
-            "label_sets": label_sets(rows, choices["decides"], choices["sets"]), "models": models}
+            "label_sets": label_sets(rows, choices["decides"], choices["sets"]),
+            "from_title": choices.get("from_title", {}), "models": models}
 
 
 def label_sets(rows, decides, tasks) -> dict:
@@ -248,6 +249,7 @@ def train(gold_path) -> dict:
         with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
     choices = refine(rows, tags, found, folds, decides)
+    choices["from_title"] = from_title(rows, tags, found, folds, choices)
     decides = choices["decides"]
     weighted, per_label = held_out_scores(rows, labels, shipped(rows, tags, found, folds, choices))
     return {
@@ -279,6 +281,29 @@ def refine(rows, tags, found, folds, decides) -> dict:
                 rows, task, shipped(rows, tags, found, folds, choices)) + MARGIN:
             choices = whole
     return choices
+
+
+def from_title(rows, tags, found, folds, choices) -> dict:
+    """{task: [label, ...]}: the labels of the layer that a rule's hit in the title gives whatever
+    the layer's scores, where that raises the label's held-out F1 by the margin: a label too rare
+    for the layer to learn ("Anorexia", 2 records), or one the annotators give whenever the title
+    names it. (Adding one label changes no other label's F1, so all are tried at once.)"""
+    candidates = {task: labels for task, labels in choices["decides"].items() if task not in SINGLE_LABEL}
+    before = _label_f1(rows, shipped(rows, tags, found, folds, choices), candidates)
+    after = _label_f1(rows, shipped(rows, tags, found, folds, {**choices, "from_title": candidates}), candidates)
+    chosen = {task: [label for label in labels if after.get((task, label), 0.0) > before.get((task, label), 0.0) + MARGIN]
+              for task, labels in candidates.items()}
+    return {task: labels for task, labels in chosen.items() if labels}
+
+
+def _label_f1(rows, labels, tasks) -> dict:
+    """{(task, label): held-out F1} for these tasks' labels."""
+    out = {}
+    for task in tasks:
+        scored, gold = _gold(rows, task)
+        for label, score in score_task(gold, [labels[i][task] for i in scored])[1].items():
+            out[task, label] = score.f1
+    return out
 
 
 def shipped(rows, tags, found, folds, choices) -> list[dict]:

@@ -295,18 +295,20 @@ class LinearLayer:
         rows = [row for row in map(self.row.get, found) if row is not None]
         summed = self.matrix.take(rows, axis=0).sum(axis=0) + self.bias  # (take: faster than [rows])
         scores = summed.tolist()
-        named = [n for n, feature in self.from_title.items() if feature in found]
         chosen = []
         for task, numbers in self.numbers.items():
             if task in self.sets:
-                picked = self.sets[task].pick(summed)
-            else:
-                picked = [n for n in numbers if scores[n] > 0]
-                if task in self.whole and (not picked or task in SINGLE_LABEL):
-                    picked = [max(numbers, key=scores.__getitem__)]
-            chosen += picked + [n for n in named if n in numbers and n not in picked]
-        return [self._named_in_title(n, scores[n], found, views or {}) if n in named
-                else self._decision(n, scores[n], found, views or {}) for n in chosen]
+                chosen += self.sets[task].pick(summed)
+                continue
+            picked = [n for n in numbers if scores[n] > 0]
+            if task in self.whole and (not picked or task in SINGLE_LABEL):
+                picked = [max(numbers, key=scores.__getitem__)]
+            chosen += picked
+        views = views or {}
+        named = [n for n, feature in self.from_title.items() if feature in found]
+        return ([self._named_in_title(n, scores[n], found, views) if n in named
+                 else self._decision(n, scores[n], found, views) for n in chosen]
+                + [self._named_in_title(n, scores[n], found, views) for n in named if n not in chosen])
 
     def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]

@@ -31,14 +31,14 @@ def held_out_precision() -> dict[tuple[str, str], float]:
 def taxonomy_context() -> dict:
     """The same for every request."""
     model = _model()
-    decides = model.get("decides", {})
+    decides, from_title = model.get("decides", {}), model.get("from_title", {})
     scores = model.get("cross_validated_weighted_f1", {})
     label_scores = model.get("cross_validated_labels", {})
     facet_task = {facet: task for task, facet in TASK_FACET.items()}
     facets = []
     for facet, description in FACETS.items():
         task = facet_task.get(facet)
-        labels = [{"name": label, "by": "linear layer" if label in decides.get(task, ()) else "rules",
+        labels = [{"name": label, "by": _decided_by(label, decides.get(task, ()), from_title.get(task, ())),
                    "held_out": label_scores.get(task, {}).get(label)}
                   for label in GOLD_LABELS.get(task, ())]
         facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
@@ -46,3 +46,9 @@ def taxonomy_context() -> dict:
     levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
     return {"facets": facets, "levels": levels, "tagger_version": Tagger().version,
             "trained_on": model.get("trained_on"), "feature_kinds": list(FEATURE_KINDS.values())}
+
+
+def _decided_by(label, decided, named_in_title) -> str:
+    if label in named_in_title:
+        return "linear layer, or the title naming it"
+    return "linear layer" if label in decided else "rules"

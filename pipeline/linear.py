@@ -295,20 +295,19 @@ class LinearLayer:
         rows = [row for row in map(self.row.get, found) if row is not None]
         summed = self.matrix.take(rows, axis=0).sum(axis=0) + self.bias  # (take: faster than [rows])
         scores = summed.tolist()
+        named = [n for n, feature in self.from_title.items() if feature in found]
         chosen = []
         for task, numbers in self.numbers.items():
             if task in self.sets:
-                chosen += self.sets[task].pick(summed)
-                continue
-            picked = [n for n in numbers if scores[n] > 0]
-            if task in self.whole and (not picked or task in SINGLE_LABEL):
-                picked = [max(numbers, key=scores.__getitem__)]
-            chosen += picked
+                picked = self.sets[task].pick(summed)
+            else:
+                picked = [n for n in numbers if scores[n] > 0]
+                if task in self.whole and (not picked or task in SINGLE_LABEL):
+                    picked = [max(numbers, key=scores.__getitem__)]
+            chosen += _with_named(picked, [n for n in named if n in numbers], task, scores) if named else picked
         views = views or {}
-        named = [n for n, feature in self.from_title.items() if feature in found]
-        return ([self._named_in_title(n, scores[n], found, views) if n in named
-                 else self._decision(n, scores[n], found, views) for n in chosen]
-                + [self._named_in_title(n, scores[n], found, views) for n in named if n not in chosen])
+        return [self._named_in_title(n, scores[n], found, views) if n in named
+                else self._decision(n, scores[n], found, views) for n in chosen]
 
     def _decision(self, number, score, found, views) -> Decision:
         task, label = self.keys[number]
@@ -335,6 +334,16 @@ class LinearLayer:
             said = self.said[number, strongest] = (tuple(explained[f][0] for f in strongest),
                                                    ", ".join(explained[f][1] for f in strongest))
         return said
+
+
+def _with_named(picked: list[int], named: list[int], task: str, scores: list[float]) -> list[int]:
+    """A task's labels with those the title names (from_title): added to the others, or for a
+    single-label task instead of its best-scoring one (the best-scoring of those named)."""
+    if not named:
+        return picked
+    if task in SINGLE_LABEL:
+        return [max(named, key=scores.__getitem__)]
+    return picked + [n for n in named if n not in picked]
 
 
 def _probability(score: float) -> float:

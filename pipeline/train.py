@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.evaluate import score_task
-from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features
+from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, _names, features
 from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
@@ -249,7 +249,7 @@ def train(gold_path) -> dict:
         with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
     choices = refine(rows, tags, found, folds, decides)
-    choices["from_title"] = from_title(rows, tags, found, folds, choices)
+    choices["from_title"] = from_title(rows, found, shipped(rows, tags, found, folds, choices), choices["decides"])
     decides = choices["decides"]
     weighted, per_label = held_out_scores(rows, labels, shipped(rows, tags, found, folds, choices))
     return {
@@ -283,27 +283,31 @@ def refine(rows, tags, found, folds, decides) -> dict:
     return choices
 
 
-def from_title(rows, tags, found, folds, choices) -> dict:
-    """{task: [label, ...]}: the labels of the layer that a rule's hit in the title gives whatever
-    the layer's scores, where that raises the label's held-out F1 by the margin: a label too rare
-    for the layer to learn ("Anorexia", 2 records), or one the annotators give whenever the title
-    names it. (Adding one label changes no other label's F1, so all are tried at once.)"""
-    candidates = {task: labels for task, labels in choices["decides"].items() if task not in SINGLE_LABEL}
-    before = _label_f1(rows, shipped(rows, tags, found, folds, choices), candidates)
-    after = _label_f1(rows, shipped(rows, tags, found, folds, {**choices, "from_title": candidates}), candidates)
-    chosen = {task: [label for label in labels if after.get((task, label), 0.0) > before.get((task, label), 0.0) + MARGIN]
-              for task, labels in candidates.items()}
-    return {task: labels for task, labels in chosen.items() if labels}
-
-
-def _label_f1(rows, labels, tasks) -> dict:
-    """{(task, label): held-out F1} for these tasks' labels."""
-    out = {}
-    for task in tasks:
+def from_title(rows, found, held_out, decides) -> dict:
+    """{task: [label, ...]}: the layer's labels that a rule's hit in the title gives whatever the
+    scores (for a design: instead of the best-scoring one), where that raises the label's held-out
+    F1 by the margin and the task's weighted F1: a label too rare for the layer to learn
+    ("Anorexia", 2 records), or one the annotators give whenever the title names it. Each label
+    is tried alone on the held-out labels `held_out`, as LinearLayer.decide would change them."""
+    chosen = {}
+    for task, labels in decides.items():
         scored, gold = _gold(rows, task)
-        for label, score in score_task(gold, [labels[i][task] for i in scored])[1].items():
-            out[task, label] = score.f1
-    return out
+        before, before_labels = score_task(gold, [held_out[i][task] for i in scored])
+        for label in labels:
+            feature = _names("r", TASK_FACET[task], label, "title")[1]
+            named = [_with_label(held_out[i][task], label, task) if feature in found[i] else held_out[i][task]
+                     for i in scored]
+            after, after_labels = score_task(gold, named)
+            old = before_labels[label].f1 if label in before_labels else 0.0
+            if after.f1 > before.f1 and label in after_labels and after_labels[label].f1 > old + MARGIN:
+                chosen.setdefault(task, []).append(label)
+    return chosen
+
+
+def _with_label(labels: list[str], label: str, task: str) -> list[str]:
+    if task in SINGLE_LABEL:
+        return [label]
+    return labels if label in labels else [*labels, label]
 
 
 def shipped(rows, tags, found, folds, choices) -> list[dict]:

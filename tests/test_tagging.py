@@ -212,6 +212,19 @@ def test_a_label_named_in_the_title_is_given_whatever_the_scores():
         "condition"]  # named in the abstract only: the scores decide
 
 
+def test_a_design_named_in_the_title_replaces_the_best_scoring_one():
+    """For a single-label task the title's label takes the place of the best-scoring one."""
+    model = {"version": "t", "decides": {"study_type": ["Case report", "Other"]}, "whole": ["study_type"],
+             "models": {"study_type": {"Case report": {"bias": -9.0, "weights": {}},
+                                       "Other": {"bias": 5.0, "weights": {}}}},
+             "from_title": {"study_type": ["Case report"]}}
+    tagger = Tagger(linear=LinearLayer(model))
+    abstract = "A woman of 40 received ketamine."  # hand-written
+    assert tagger.labels(tagger.tag("Ketamine for depression: a case report", abstract))["study_type"] == [
+        "Case report"]
+    assert tagger.labels(tagger.tag("Ketamine for depression", abstract))["study_type"] == ["Other"]
+
+
 def test_chronic_pain_named_in_the_title_pmid_27317968(snapshot_records):
     """A real trial in chronic pain patients: the shipped layer gives "(Chronic) Pain" from the title."""
     record = snapshot_records[27317968]

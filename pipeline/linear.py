@@ -264,7 +264,7 @@ class LinearLayer:
         self.sets = {task: LabelSets(self.keys, task, sets) for task, sets in model.get("label_sets", {}).items()}
         # labels a rule's hit in the title gives whatever the scores (train.from_title chose them):
         # label number -> that hit's feature
-        self.from_title = {self.keys.index((task, label)): _names("r", TASK_FACET[task], label, "title")[1]
+        self.from_title = {self.keys.index((task, label)): title_feature(task, label)
                            for task, labels in model.get("from_title", {}).items() for label in labels}
         weights = [model["models"][task][label]["weights"] for task, label in self.keys]
         # the weights as a matrix (feature × label): a record's scores are the bias plus the sum
@@ -304,7 +304,7 @@ class LinearLayer:
                 picked = [n for n in numbers if scores[n] > 0]
                 if task in self.whole and (not picked or task in SINGLE_LABEL):
                     picked = [max(numbers, key=scores.__getitem__)]
-            chosen += _with_named(picked, [n for n in named if n in numbers], task, scores) if named else picked
+            chosen += with_named(picked, [n for n in named if n in numbers], task, scores.__getitem__) if named else picked
         views = views or {}
         return [self._named_in_title(n, scores[n], found, views) if n in named
                 else self._decision(n, scores[n], found, views) for n in chosen]
@@ -336,13 +336,18 @@ class LinearLayer:
         return said
 
 
-def _with_named(picked: list[int], named: list[int], task: str, scores: list[float]) -> list[int]:
+def title_feature(task: str, label: str) -> str:
+    """The feature of a rule's hit for this label in the title."""
+    return _names("r", TASK_FACET[task], label, "title")[1]
+
+
+def with_named(picked: list, named: list, task: str, score=None) -> list:
     """A task's labels with those the title names (from_title): added to the others, or for a
-    single-label task instead of its best-scoring one (the best-scoring of those named)."""
+    single-label task instead of its best-scoring one (the best-scoring of those named, by `score`)."""
     if not named:
         return picked
     if task in SINGLE_LABEL:
-        return [max(named, key=scores.__getitem__)]
+        return [max(named, key=score) if score else named[0]]
     return picked + [n for n in named if n not in picked]
 
 

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.evaluate import score_task
-from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, _names, features
+from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
 from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
@@ -294,20 +294,14 @@ def from_title(rows, found, held_out, decides) -> dict:
         scored, gold = _gold(rows, task)
         before, before_labels = score_task(gold, [held_out[i][task] for i in scored])
         for label in labels:
-            feature = _names("r", TASK_FACET[task], label, "title")[1]
-            named = [_with_label(held_out[i][task], label, task) if feature in found[i] else held_out[i][task]
+            feature = title_feature(task, label)
+            named = [with_named(held_out[i][task], [label], task) if feature in found[i] else held_out[i][task]
                      for i in scored]
             after, after_labels = score_task(gold, named)
             old = before_labels[label].f1 if label in before_labels else 0.0
             if after.f1 > before.f1 and label in after_labels and after_labels[label].f1 > old + MARGIN:
                 chosen.setdefault(task, []).append(label)
     return chosen
-
-
-def _with_label(labels: list[str], label: str, task: str) -> list[str]:
-    if task in SINGLE_LABEL:
-        return [label]
-    return labels if label in labels else [*labels, label]
 
 
 def shipped(rows, tags, found, folds, choices) -> list[dict]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -258,8 +260,9 @@ def publish_snapshot(db_path, out_dir):
 @click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), required=True,
               help="JSON lines with id, title, abstract (optional: publication_types, mesh, keywords, "
                    "each a list of strings).")
-@click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True)
-def tag_command(input_file, output_file):
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              show_default=True, help="JSON lines to write; a file appears only once every line is tagged.")
+def tag_command(input_file, output_path):
     """Tag abstracts from a JSONL file: each output line has the id, the tags with their
     evidence, and `labels` per task of the PsyNamic annotation."""
     import json
@@ -268,23 +271,47 @@ def tag_command(input_file, output_file):
     from pipeline.tagger import Tagger
 
     tagger = Tagger()
-    for number, line in enumerate(input_file, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
+    with whole_or_nothing(output_path) as output:
+        for number, line in enumerate(input_file, start=1):
+            if not line.strip():
+                continue
+            where = f"{input_file.name} line {number}"
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                fail(f"{where}: not JSON ({error})")
+            if not isinstance(row, dict) or "id" not in row:
+                fail(f"{where}: not a JSON object with an id, title and abstract")
             indexed = [row.get(key) or [] for key in ("publication_types", "mesh", "keywords")]
+            texts = [row.get(key) for key in ("title", "abstract")]
             if not all(isinstance(terms, list) and all(isinstance(t, str) for t in terms) for terms in indexed):
-                fail(f"{input_file.name} line {number}: publication_types, mesh and keywords must be lists of strings")
-            tags, labels = tag_record(tagger, row.get("title"), row.get("abstract"), *indexed)
-        except (ValueError, AttributeError) as error:
-            fail(f"{input_file.name} line {number}: not a JSON object with title/abstract ({error})")
-        output_file.write(json.dumps({
-            "id": row.get("id"),
-            "tags": [{"facet": t.facet, "value": t.value, "source": t.source, "matched": t.matched,
-                      "start": t.start, "end": t.end, "rule": t.rule} for t in tags],
-            "labels": labels,
-        }, ensure_ascii=False) + "\n")
+                fail(f"{where}: publication_types, mesh and keywords must be lists of strings")
+            if not all(text is None or isinstance(text, str) for text in texts):
+                fail(f"{where}: title and abstract must be strings")
+            tags, labels = tag_record(tagger, *texts, *indexed)
+            output.write(json.dumps({
+                "id": row["id"],
+                "tags": [{"facet": t.facet, "value": t.value, "source": t.source, "matched": t.matched,
+                          "start": t.start, "end": t.end, "rule": t.rule} for t in tags],
+                "labels": labels,
+            }, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def whole_or_nothing(path: str):
+    """A text file to write that appears at `path` only once complete: written beside it as
+    `.part` and moved into place, removed if writing stops half-way. "-" is standard output."""
+    if path == "-":
+        yield sys.stdout
+        return
+    target = Path(path)
+    part = target.with_name(target.name + ".part")
+    try:
+        with open(part, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 @cli.command()

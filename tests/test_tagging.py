@@ -354,11 +354,17 @@ def test_eval_command_scores_every_task_and_says_when_the_file_trained_the_layer
     assert all(0 < f1 <= 1 for f1 in scores.values())
 
 
-def test_tag_command_names_a_bad_line(tmp_path):
-    source = tmp_path / "bad.jsonl"
-    source.write_text('{"id": 1, "title": "x", "abstract": "y"}\nnot json\n')
-    result = CliRunner().invoke(cli, ["tag", "--input", str(source)])
-    assert result.exit_code == 1 and f"{source} line 2" in result.output
+@pytest.mark.parametrize("bad_line, problem", [  # hand-written lines
+    ("not json", "not JSON"),
+    ('{"title": "x", "abstract": "y"}', "with an id"),
+    ('{"id": 2, "title": ["x"], "abstract": "y"}', "must be strings"),
+])
+def test_tag_command_names_a_bad_line_and_writes_nothing(tmp_path, bad_line, problem):
+    source, target = tmp_path / "bad.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": 1, "title": "x", "abstract": "y"}\n' + bad_line + "\n")
+    result = CliRunner().invoke(cli, ["tag", "--input", str(source), "--output", str(target)])
+    assert result.exit_code == 1 and f"{source} line 2: " in result.output and problem in result.output
+    assert list(tmp_path.iterdir()) == [source]  # no output, not even the first line, and no .part left
 
 
 def test_tag_command_reads_mesh_and_keywords_and_refuses_other_shapes(tmp_path):

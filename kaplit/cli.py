@@ -300,12 +300,12 @@ def tag_command(input_file, output_path):
 @contextlib.contextmanager
 def whole_or_nothing(path: str):
     """A text file to write that appears at `path` only once complete: written beside it as
-    `.part` and moved into place, removed if writing stops half-way. "-" is standard output."""
+    `.partial` and moved into place, removed if writing stops half-way. "-" is standard output."""
     if path == "-":
         yield sys.stdout
         return
     target = Path(path)
-    part = target.with_name(target.name + ".part")
+    part = target.with_name(target.name + ".partial")
     try:
         with open(part, "w", encoding="utf-8") as handle:
             yield handle
@@ -327,6 +327,7 @@ def train(gold, out_file):
     the same gold file gives the same model file."""
     import json
 
+    from pipeline.evaluate import GoldError
     from pipeline.linear import WEIGHTS
     from pipeline.train import train as fit_layer
 
@@ -334,13 +335,12 @@ def train(gold, out_file):
         model = fit_layer(gold)
     except ImportError as error:
         fail(f"training needs scikit-learn ({error}); install it with: pip install 'kaplit[train]'")
-    except (ValueError, KeyError) as error:
-        fail(f"{gold}: not a gold file with title, abstract and labels ({error})")
+    except GoldError as error:
+        fail(str(error))
     target = Path(out_file) if out_file else WEIGHTS
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps(model, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    partial.replace(target)
+    with whole_or_nothing(str(target)) as output:
+        output.write(json.dumps(model, ensure_ascii=False, sort_keys=True) + "\n")
     for task, scores in model["cross_validated_weighted_f1"].items():
         taken = len(model["decides"].get(task, []))
         click.echo(f"{task:24s} cross-validated F1: rules {scores['rules']:.3f}  combined {scores['combined']:.3f}  "
@@ -354,12 +354,18 @@ def train(gold, out_file):
 @click.option("--per-label", is_flag=True, help="Also print every label's scores.")
 def eval_command(gold, per_label):
     """Score the tagger against human labels: weighted F1, precision and recall per task."""
-    from pipeline.evaluate import evaluate_file, trained_on
+    from pipeline.evaluate import GoldError, evaluate_file, trained_on
 
+    try:
+        results = evaluate_file(gold)
+    except GoldError as error:
+        fail(str(error))
+    if not any(count for *_, count in results.values()):
+        fail(f"{gold}: no record carries labels of any task")
     if trained_on(gold):
         click.secho(f"Note: the linear layer was trained on {gold}, so these scores are optimistic; "
                     f"`kaplit train --gold {gold}` prints cross-validated ones.", fg="yellow", err=True)
-    for task, (weighted, labels, count) in evaluate_file(gold).items():
+    for task, (weighted, labels, count) in results.items():
         click.echo(f"{task:24s} F1 {weighted.f1:.3f}  P {weighted.precision:.3f}  R {weighted.recall:.3f}  (n={count})")
         if per_label:
             for label, score in sorted(labels.items(), key=lambda item: -item[1].support):

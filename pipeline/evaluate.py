@@ -45,12 +45,45 @@ def score_task(gold: list[list[str]], predicted: list[list[str]]) -> tuple[Score
     return weighted, per_label
 
 
+class GoldError(ValueError):
+    """A gold file that cannot be scored or trained on; the message names the file and line."""
+
+
+def load_gold(path) -> list[dict]:
+    """The records of a gold file (JSON lines, optionally gzipped, like ../shared/gold/dev.jsonl.gz),
+    each checked: an object whose `labels` map tasks of labelsets.json to lists of their labels,
+    spelled as there (a misspelt label would otherwise score as a wrong one)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return [_gold_row(line, f"{path} line {number}")
+                    for number, line in enumerate(handle, start=1) if line.strip()]
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise GoldError(f"{path}: cannot be read ({error})") from None
+
+
+def _gold_row(line: str, where: str) -> dict:
+    try:
+        row = json.loads(line)
+    except ValueError as error:
+        raise GoldError(f"{where}: not JSON ({error})") from None
+    if not isinstance(row, dict) or not isinstance(row.get("labels"), dict):
+        raise GoldError(f"{where}: not a JSON object with title, abstract and labels")
+    for task, labels in row["labels"].items():
+        if task not in GOLD_LABELS:
+            raise GoldError(f"{where}: {task!r} is no task of labelsets.json ({', '.join(GOLD_LABELS)})")
+        if not isinstance(labels, list):
+            raise GoldError(f"{where}: the {task} labels are not a list")
+        unknown = [label for label in labels if label not in GOLD_LABELS[task]]
+        if unknown:
+            raise GoldError(f"{where}: {unknown[0]!r} is no {task} label of labelsets.json")
+    return row
+
+
 def evaluate_file(path) -> dict:
     """task → (weighted Score, per-label Scores, records scored) over the gold file's records
     that carry labels for that task."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    rows = load_gold(path)
     tagger = Tagger()
     predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
                                           r.get("mesh") or (), r.get("keywords") or ()))

@@ -15,13 +15,11 @@ scikit-learn is needed here only, not for tagging.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
 
-from pipeline.evaluate import score_task
+from pipeline.evaluate import load_gold, score_task
 from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
 from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
@@ -57,12 +55,6 @@ MIXED = {"condition"}
 # (pipeline/linear.py, LabelSets): condition +0.005 as shipped over four fold arrangements
 # (+0.005/+0.005/+0.002/+0.008).
 LABEL_SETS = {"condition"}
-
-
-def load_gold(path) -> list[dict]:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def rule_view(rows):

@@ -154,7 +154,7 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     abstracts carry it (counted here from the gold file itself)."""
     from collections import Counter
 
-    from pipeline.train import load_gold
+    from pipeline.evaluate import load_gold
 
     annotated = Counter(label for row in load_gold(shared / "gold" / "dev.jsonl.gz")
                         for label in row["labels"].get("condition") or ())

@@ -18,7 +18,8 @@ from pipeline.record import Article
 from pipeline.sources import discover, read_records
 from pipeline.tagger import NOTICE, Tagger
 from pipeline.taxonomy import GOLD_LABELS
-from pipeline.train import FOLDS, fit, layer_model, load_gold, rule_view, shipped, train
+from pipeline.evaluate import load_gold, score_task
+from pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
@@ -354,6 +355,26 @@ def test_eval_command_scores_every_task_and_says_when_the_file_trained_the_layer
     assert all(0 < f1 <= 1 for f1 in scores.values())
 
 
+GOOD_GOLD = '{"id": "1", "title": "Ketamine for depression", "abstract": "x", "labels": {"condition": ["Depression"]}}'
+
+
+@pytest.mark.parametrize("bad_line, problem", [  # hand-written gold lines
+    ("not json", "not JSON"),
+    ('{"id": "2", "title": "x", "abstract": "y"}', "with title, abstract and labels"),
+    ('{"id": "2", "title": "x", "abstract": "y", "labels": {"condition": ["Depresion"]}}',
+     "'Depresion' is no condition label"),
+    ('{"id": "2", "title": "x", "abstract": "y", "labels": {"conditions": ["Depression"]}}',
+     "'conditions' is no task"),
+])
+def test_eval_and_train_name_a_bad_gold_line_and_write_nothing(tmp_path, bad_line, problem):
+    gold, model = tmp_path / "gold.jsonl", tmp_path / "model.json"
+    gold.write_text(GOOD_GOLD + "\n" + bad_line + "\n")
+    for command in (["eval", "--gold", str(gold)], ["train", "--gold", str(gold), "--out", str(model)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1 and f"{gold} line 2: " in result.output and problem in result.output, command
+    assert list(tmp_path.iterdir()) == [gold]
+
+
 @pytest.mark.parametrize("bad_line, problem", [  # hand-written lines
     ("not json", "not JSON"),
     ('{"title": "x", "abstract": "y"}', "with an id"),
@@ -364,7 +385,7 @@ def test_tag_command_names_a_bad_line_and_writes_nothing(tmp_path, bad_line, pro
     source.write_text('{"id": 1, "title": "x", "abstract": "y"}\n' + bad_line + "\n")
     result = CliRunner().invoke(cli, ["tag", "--input", str(source), "--output", str(target)])
     assert result.exit_code == 1 and f"{source} line 2: " in result.output and problem in result.output
-    assert list(tmp_path.iterdir()) == [source]  # no output, not even the first line, and no .part left
+    assert list(tmp_path.iterdir()) == [source]  # no output, not even the first line, and no .partial left
 
 
 def test_tag_command_reads_mesh_and_keywords_and_refuses_other_shapes(tmp_path):

@@ -19,8 +19,9 @@ from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-6"
+VERSION = "rules-7"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
+DEMENTIAS = ("Alzheimer’s disease", "Non-Alzheimer dementia")
 REVIEW = "Systematic review/meta-analysis"
 # A record that is no study but a note about one (an erratum, a retraction note, a comment, an
 # editorial): it takes the design "Other" and no evidence level, whatever the study it names was.
@@ -92,7 +93,10 @@ TEXT_RULES = [
                             r"addiction)\b"),
         ("Anorexia", r"\b(anorexia nervosa|eating disorders?)\b"),
         ("Alzheimer’s disease", r"\balzheimer\w*"),
-        ("Non-Alzheimer dementia", r"\b(dementia|cognitive impairment)\b"),
+        # not plain "cognitive impairment": ketamine's and ecstasy's own effects on cognition, an
+        # outcome in 35 of 39 snapshot records it tagged, none a study of people with dementia
+        ("Non-Alzheimer dementia", r"\b(dementias?|mild cognitive impairment|(major|mild) neurocognitive disorders?|"
+                                   r"lewy bod(y|ies)|frontotemporal)\b"),
         ("(Chronic) Pain", r"\b(chronic pain|pain|analgesi\w*|neuropath\w*|fibromyalgia|migraine|cluster headache)\b"),
         ("Palliative Setting", r"\b(palliative|end-of-life|terminal(ly)? ill|life-threatening|hospice|"
                                r"cancer[- ]related distress|advanced cancer)\b"),
@@ -198,10 +202,11 @@ PUBLICATION_TYPE_RULES = {
 
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
-# A finer condition counts from the abstract only when named twice there: once is often a
-# background sentence ("ketamine is effective in treatment-resistant depression").
+# A finer condition, or a dementia (no annotator gave one, so the rules alone decide them), counts
+# from the abstract only when named twice there: once is often a background sentence ("ketamine is
+# effective in treatment-resistant depression", "... for the prevention of Alzheimer's disease").
 TWICE = frozenset(index for index, (facet, value, *_) in enumerate(TEXT_RULES)
-                  if facet == "condition" and value in DETAIL_VALUES)
+                  if facet == "condition" and (value in DETAIL_VALUES or value in DEMENTIAS))
 # After the rules' anchors, those of the participant count ("=" and the nouns) and the negation
 # words the linear layer's features need: one pass over the text finds them all.
 COUNT, CUES = len(TEXT_RULES), len(TEXT_RULES) + 1

@@ -414,6 +414,29 @@ def test_finer_conditions_mean_the_study_is_about_them(title, abstract, expected
     assert ("Treatment-resistant depression" in values) == expected
 
 
+
+@pytest.mark.parametrize("title, abstract, dementia", [  # hand-written: a dementia is the condition studied
+    ("Ketamine-induced cognitive impairment in healthy volunteers", "Ketamine impaired recall.", None),
+    ("Ketamine in adults", "Esketamine caused less cognitive impairment than ECT.", None),
+    ("Ketamine for agitation in mild cognitive impairment", "Ten patients received ketamine.", "Non-Alzheimer dementia"),
+    ("LSD in older adults", "LSD is studied for the prevention of Alzheimer's disease. Ten adults took LSD.", None),
+    ("LSD in older adults", "Alzheimer's disease patients took LSD; Alzheimer's symptoms were rated.",
+     "Alzheimer’s disease"),
+])
+def test_dementia_means_people_with_dementia_were_studied(title, abstract, dementia):
+    values = {t.value for t in Tagger().tag(title, abstract) if t.facet == "condition"}
+    assert values & {"Alzheimer’s disease", "Non-Alzheimer dementia"} == ({dementia} if dementia else set())
+
+
+def test_dementia_in_real_records(snapshot_records):
+    """PMID 39184713 treats early-onset dementia (title); 23490576 studies cognitive impairment of
+    ketamine users, who have no dementia (before rules-7 it was tagged so, as were 35 of the 39
+    snapshot records the rules tagged with a dementia)."""
+    def dementia(pmid):
+        _, tags = tags_of(snapshot_records[pmid])
+        return [t.matched for t in tags if t.value == "Non-Alzheimer dementia"]
+    assert dementia(39184713) == ["Dementia"] and dementia(23490576) == []
+
 def test_mesh_headings_are_evidence_and_fill_the_details(tmp_path, snapshot_db):
     """Snapshot records indexed with MeSH "Depressive Disorder, Treatment-Resistant" carry it as
     evidence and list treatment-resistant depression among their details."""

@@ -86,9 +86,9 @@ TEXT_RULES = [
         ("Post-traumatic stress disorder (PTSD)", r"\b(ptsd|post-?traumatic stress)\b"),
         ("Alcoholism", r"\b(alcohol (use disorder|dependence|addiction|abuse)|alcoholism|alcoholics?)\b"),
         ("Other addictions (e.g. smoking)", r"\b(smoking cessation|tobacco|nicotine|gambling|"
-                                            r"(cocaine|opioid|opiate|heroin|methamphetamine|stimulant|cannabis) "
+                                            r"(cocaine|opioid|opiate|heroin|(?<!dioxy-)methamphetamine|stimulant|cannabis) "
                                             r"(use disorders?|dependence|addiction)|"
-                                            r"cocaine use|methamphetamine use|(opioid|opiate|heroin)-dependent)\b"),
+                                            r"cocaine use|(?<!dioxy-)methamphetamine use|(opioid|opiate|heroin)-dependent)\b"),
         ("Substance abuse", r"\b(substance use disorders?|substance abuse|drug (abuse|dependence|addiction)|"
                             r"addiction)\b"),
         ("Anorexia", r"\b(anorexia nervosa|eating disorders?)\b"),
@@ -146,7 +146,9 @@ TEXT_RULES = [
         ("Obsessive-compulsive disorder", r"\b(obsessive[- ]compulsive|ocd)\b"),
         ("Opioid use disorder", r"\b(opioid (use disorder|dependence|addiction|withdrawal)|opiate (dependence|"
                                 r"addiction)|heroin)\b"),
-        ("Cocaine/stimulant use", r"\b(cocaine|methamphetamine|amphetamine (use|dependence)|stimulant use)\b"),
+        # (?<!dioxy-): MDMA's chemical name written with a hyphen, "3,4-methylenedioxy-methamphetamine"
+        ("Cocaine/stimulant use", r"\b(cocaine|(?<!dioxy-)methamphetamine|amphetamine (use|dependence)|"
+                                  r"stimulant use)\b"),
         ("Cannabis use", r"\b(cannabis|marijuana|marihuana)\b"),
         ("Tobacco/smoking", r"\b(tobacco|smoking cessation|smokers?|nicotine dependence|cigarettes?)\b"),
         ("Recreational ketamine use/harms", r"\b(ketamine[- ](abuse|abuser|abusers|misuse|dependence|addiction|user|"
@@ -202,11 +204,12 @@ PUBLICATION_TYPE_RULES = {
 
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
-# A finer condition, or a dementia (no annotator gave one, so the rules alone decide them), counts
-# from the abstract only when named twice there: once is often a background sentence ("ketamine is
-# effective in treatment-resistant depression", "... for the prevention of Alzheimer's disease").
+# A finer condition, a dementia (no annotator gave one, so the rules alone decide them) or animals
+# count from the abstract only when named twice there: once is often a background sentence
+# ("ketamine is effective in treatment-resistant depression", "... for the prevention of
+# Alzheimer's disease", "in rats, ketamine ...").
 TWICE = frozenset(index for index, (facet, value, *_) in enumerate(TEXT_RULES)
-                  if facet == "condition" and (value in DETAIL_VALUES or value in DEMENTIAS))
+                  if facet == "condition" and (value in DETAIL_VALUES or value in DEMENTIAS) or value == "animal")
 # After the rules' anchors, those of the participant count ("=" and the nouns) and the negation
 # words the linear layer's features need: one pass over the text finds them all.
 COUNT, CUES = len(TEXT_RULES), len(TEXT_RULES) + 1
@@ -379,9 +382,12 @@ def _linear_tag(decision: Decision) -> Tag:
 
 def _details(tags: list[Tag]) -> list[Tag]:
     """The designs that follow from others: a systematic review is no narrative one; a study of
-    animals is preclinical."""
+    animals is preclinical, but an abstract that counts its people studies people, whatever
+    animal findings it cites (the title or MeSH still say animals where both were studied)."""
     if any(t.value == REVIEW for t in tags):
         tags = [t for t in tags if t.value != "Narrative review"]
+    if any(t.facet == COUNT_FACET for t in tags):
+        tags = [t for t in tags if not (t.value == "animal" and t.source == "abstract")]
     animal = next((t for t in tags if t.facet == "population" and t.value == "animal"), None)
     if animal:
         tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,

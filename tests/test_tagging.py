@@ -437,6 +437,36 @@ def test_dementia_in_real_records(snapshot_records):
         return [t.matched for t in tags if t.value == "Non-Alzheimer dementia"]
     assert dementia(39184713) == ["Dementia"] and dementia(23490576) == []
 
+
+@pytest.mark.parametrize("title, abstract, animal", [  # hand-written
+    ("Ketamine in rats", "Ketamine was injected.", True),
+    ("Ketamine in depression", "In rats, ketamine acts fast. Patients received ketamine.", False),  # named once
+    ("Ketamine in depression", "Studies in rats and mice show effects. We treated 24 patients.", False),  # counted
+    ("Ketamine and memory", "Rats received ketamine; the rats then learnt a maze.", True),
+])
+def test_animals_named_in_passing_make_no_animal_study(title, abstract, animal):
+    values = {t.value for t in Tagger(linear=False).rule_tags(title, abstract)}
+    assert ("animal" in values) == ("Preclinical/animal" in values) == animal
+
+
+@pytest.mark.parametrize("pmid, preclinical", [
+    (38291050, True),  # "... subanesthetic ketamine in rats" (title)
+    (37160885, False),  # an RCT in treatment-resistant depression that cites animal models once
+    (28242871, False),  # healthy volunteers (n = 29); the abstract names rats three times
+])
+def test_preclinical_studies_in_real_records(snapshot_records, pmid, preclinical):
+    _, tags = tags_of(snapshot_records[pmid])
+    assert ("Preclinical/animal" in {t.value for t in tags}) == preclinical
+
+
+@pytest.mark.parametrize("title, stimulant", [  # hand-written titles
+    ("Aggression after 3,4-methylenedioxy-methamphetamine use", False),  # MDMA's chemical name
+    ("Ketamine for methamphetamine use disorder", True),
+])
+def test_mdma_is_no_stimulant_use(title, stimulant):
+    values = {t.value for t in Tagger(linear=False).rule_tags(title, "")}
+    assert ("Cocaine/stimulant use" in values) == stimulant
+
 def test_mesh_headings_are_evidence_and_fill_the_details(tmp_path, snapshot_db):
     """Snapshot records indexed with MeSH "Depressive Disorder, Treatment-Resistant" carry it as
     evidence and list treatment-resistant depression among their details."""

@@ -29,7 +29,7 @@ TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "ru
 def tag_record(tagger: Tagger, title, abstract, publication_types=(), mesh=(), keywords=()):
     tags = tagger.tag(title, abstract, publication_types, mesh, keywords)
     labels = tagger.labels(tags)
-    return tags + tagger.derived_tags(tags, labels), labels
+    return tagger.stored_tags(tags, labels), labels
 
 
 def retag(db: Database, everything: bool = False, on_progress=None, workers: int | None = None) -> int:

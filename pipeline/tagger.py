@@ -23,6 +23,8 @@ VERSION = "rules-7"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 DEMENTIAS = ("Alzheimer’s disease", "Non-Alzheimer dementia")
 REVIEW = "Systematic review/meta-analysis"
+NARRATIVE = "Narrative review"
+TRIAL_DETAILS = ("Open-label/single-arm", "Controlled non-randomised")
 # A record that is no study but a note about one (an erratum, a retraction note, a comment, an
 # editorial): it takes the design "Other" and no evidence level, whatever the study it names was.
 NOTICE = "Notice (correction, retraction, comment, editorial)"
@@ -162,7 +164,7 @@ TEXT_RULES = [
         ("Open-label/single-arm", r"\b(open-label|open label|single-arm|single arm|uncontrolled)\b"),
         ("Controlled non-randomised", r"\b(nonrandomized|nonrandomised|non-randomized|non-randomised|"
                                       r"quasi-experimental)\b"),
-        ("Narrative review", r"\b(narrative review|literature review|review of the literature|review of the evidence|"
+        (NARRATIVE, r"\b(narrative review|literature review|review of the literature|review of the evidence|"
                              r"this review|we review|we reviewed)\b"),
     ]),
     *_rules("route", [
@@ -292,14 +294,26 @@ class Tagger:
         linear layer's where it decides, the rules' elsewhere."""
         return combined_labels(tags, self.linear.decides if self.linear else {})
 
+    def stored_tags(self, tags: list[Tag], labels: dict) -> list[Tag]:
+        """A record's tags as stored: for a review, without the designs of the trials it
+        reviews ("open-label", "non-randomised": the site's filters would list it among such
+        trials), and with the derived tags."""
+        if REVIEW in labels["study_type"]:
+            tags = [t for t in tags if t.value not in TRIAL_DETAILS]
+        return tags + self.derived_tags(tags, labels)
+
     def derived_tags(self, tags: list[Tag], labels: dict) -> list[Tag]:
-        """Tags the gold-style labels add beyond the matched words (defaults, parent labels)."""
+        """Tags the gold-style labels add beyond the matched words (defaults, parent labels), and
+        the evidence level of the design: none for a narrative review, which the annotation's
+        review label covers too but which is no systematic evidence."""
         present = {(t.facet, t.value) for t in tags}
         extra = []
         for task, values in labels.items():
             facet = TASK_FACET[task]
             extra += [Tag(facet, v, "derived", rule=f"derived:{task}") for v in values if (facet, v) not in present]
         design = labels["study_type"][0] if labels["study_type"] else None
+        if design == REVIEW and ("study_design", NARRATIVE) in present:
+            design = None
         if EVIDENCE_LEVEL.get(design):
             extra.append(Tag("evidence_level", str(EVIDENCE_LEVEL[design]), "derived", rule="derived:evidence_level"))
         return extra
@@ -385,7 +399,7 @@ def _details(tags: list[Tag]) -> list[Tag]:
     animals is preclinical, but an abstract that counts its people studies people, whatever
     animal findings it cites (the title or MeSH still say animals where both were studied)."""
     if any(t.value == REVIEW for t in tags):
-        tags = [t for t in tags if t.value != "Narrative review"]
+        tags = [t for t in tags if t.value != NARRATIVE]
     if any(t.facet == COUNT_FACET for t in tags):
         tags = [t for t in tags if not (t.value == "animal" and t.source == "abstract")]
     animal = next((t for t in tags if t.facet == "population" and t.value == "animal"), None)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from db.schema import STUDY_COLUMNS, open_db
-from db.tags import retag
+from db.tags import retag, tag_record
 from kaplit.cli import cli
 from pipeline.evaluate import score_task
 from pipeline.linear import WEIGHTS, LinearLayer
@@ -457,6 +457,22 @@ def test_animals_named_in_passing_make_no_animal_study(title, abstract, animal):
 def test_preclinical_studies_in_real_records(snapshot_records, pmid, preclinical):
     _, tags = tags_of(snapshot_records[pmid])
     assert ("Preclinical/animal" in {t.value for t in tags}) == preclinical
+
+
+@pytest.mark.parametrize("pmid, level, details, reviewed", [
+    # "Oral Ketamine for Depression: A Systematic Review", whose abstract counts open-label trials
+    (30995364, "1", set(), {"Open-label/single-arm"}),
+    # "... A Narrative Review": the annotation's review label, but no systematic evidence
+    (38476783, None, {"Narrative review"}, set()),
+])
+def test_a_review_is_no_trial_and_a_narrative_one_no_systematic_evidence(snapshot_records, pmid, level, details,
+                                                                         reviewed):
+    title, abstract = snapshot_records[pmid].article["title"], snapshot_records[pmid].article["abstract"]
+    tags, labels = tag_record(Tagger(), title, abstract)
+    assert labels["study_type"] == ["Systematic review/meta-analysis"]
+    assert [t.value for t in tags if t.facet == "evidence_level"] == ([level] if level else [])
+    assert {t.value for t in tags if t.facet == "study_design"} - {"Systematic review/meta-analysis"} == details
+    assert reviewed <= {t.value for t in Tagger(linear=False).rule_tags(title, abstract)}  # the trials' words
 
 
 @pytest.mark.parametrize("title, stimulant", [  # hand-written titles

@@ -65,7 +65,7 @@ TEXT_RULES = [
         ("Analogue", r"\b(analogue?s?|derivatives?)\b"),
     ]),
     *_rules("kap", [
-        ("psychotherapy", r"\b(\w+-assisted (psycho)?therapy|psychotherapy|cognitive[- ]behaviou?ral therapy|"
+        ("psychotherapy", r"\b(\w+-assisted (group )?(psycho)?therapy|psychotherapy|cognitive[- ]behaviou?ral therapy|"
                           r"psychological support|therapeutic support|motivational enhancement|"
                           r"mindfulness|psychedelic-assisted)\b"),
     ]),
@@ -278,6 +278,7 @@ class Tagger:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
                     break
+        tags = _kap_in_intervention(tags, texts[1][1])
         tags += _notice(title or "")
         for name in publication_types:
             if name in PUBLICATION_TYPE_RULES:
@@ -407,6 +408,36 @@ def _details(tags: list[Tag]) -> list[Tag]:
         tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,
                         "study_design:Preclinical/animal"))
     return tags
+
+
+def _kap_in_intervention(tags: list[Tag], abstract: str) -> list[Tag]:
+    """Psychotherapy the abstract names is part of the intervention when it is "X-assisted" or its
+    sentence names the substance ("ketamine ... combined with CBT") or its delivery ("All
+    participants received psychological support"), not when it is one of the treatments a
+    background sentence lists ("SSRIs and psychotherapy are first-line", "Department of
+    Psychiatry and Psychotherapy"): its tag points at the first such mention, or goes."""
+    for number, tag in enumerate(tags):
+        if tag.facet == "kap" and tag.source == "abstract":
+            match = next((m for m in KAP.finditer(abstract) if _in_intervention(abstract, m)
+                          and not _negated(abstract, m)), None)
+            if match is None:
+                return tags[:number] + tags[number + 1:]
+            tags[number] = Tag("kap", tag.value, "abstract", match.group(0), match.start(), match.end(), tag.rule)
+            break
+    return tags
+
+
+def _in_intervention(abstract: str, match) -> bool:
+    if "assisted" in match.group(0).lower():
+        return True
+    start = abstract.rfind(". ", 0, match.start()) + 1
+    end = abstract.find(". ", match.end())
+    return bool(GIVEN.search(abstract, start, end if end >= 0 else len(abstract)))
+
+
+KAP = next(pattern for facet, _, pattern, _ in TEXT_RULES if facet == "kap")
+GIVEN = re.compile(r"\b(ketamine|esketamine|arketamine|psychedelics?|psilocybin|mdma|lsd|ayahuasca|dmt|ibogaine|"
+                   r"mescaline|receiv\w*|provided|delivered|offered|underwent|sessions?)\b", re.I)
 
 
 def _notice(title: str) -> list[Tag]:

@@ -475,6 +475,29 @@ def test_a_review_is_no_trial_and_a_narrative_one_no_systematic_evidence(snapsho
     assert reviewed <= {t.value for t in Tagger(linear=False).rule_tags(title, abstract)}  # the trials' words
 
 
+@pytest.mark.parametrize("abstract, matched", [  # hand-written: psychotherapy as part of the intervention
+    ("SSRIs and psychotherapy are first-line treatments. Ketamine was infused in 20 patients.", None),
+    ("Department of Psychiatry and Psychotherapy, Vienna. Ketamine was infused.", None),
+    ("Psychotherapy alone often fails. Ketamine infusions were combined with cognitive behavioral therapy.",
+     "cognitive behavioral therapy"),
+    ("Patients received ketamine-assisted psychotherapy.", "ketamine-assisted psychotherapy"),
+    ("Ketamine was infused without psychotherapy.", None),
+])
+def test_kap_means_psychotherapy_is_part_of_the_treatment(abstract, matched):
+    kap = [t.matched for t in Tagger(linear=False).rule_tags("Ketamine for depression", abstract) if t.facet == "kap"]
+    assert kap == ([matched] if matched else [])
+
+
+@pytest.mark.parametrize("pmid, source", [
+    (40215385, "abstract"),  # ketamine infusions combined with written exposure therapy
+    (39971922, "title"),  # "... Ketamine-Assisted Group Therapy ..."
+    (39899368, None),  # "SSRIs and cognitive behavioral therapy are the first-line treatments" (background)
+])
+def test_kap_in_real_records(snapshot_records, pmid, source):
+    _, tags = tags_of(snapshot_records[pmid])
+    assert {t.source for t in tags if t.facet == "kap"} == ({source} if source else set())
+
+
 @pytest.mark.parametrize("title, stimulant", [  # hand-written titles
     ("Aggression after 3,4-methylenedioxy-methamphetamine use", False),  # MDMA's chemical name
     ("Ketamine for methamphetamine use disorder", True),
@@ -562,7 +585,8 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from pipeline.tagger import TEXT_RULES, TWICE, Tag, _details, _negated, _notice, _participants
+    from pipeline.tagger import (TEXT_RULES, TWICE, Tag, _details, _kap_in_intervention, _negated, _notice,
+                                 _participants)
 
     def every_regex(title, abstract):
         tags = []
@@ -573,7 +597,8 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
                 if match:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(), f"{facet}:{value}"))
                     break
-        return _details(tags + _notice(title) + _participants(abstract, abstract.lower(), None))
+        return _details(_kap_in_intervention(tags, abstract) + _notice(title) +
+                        _participants(abstract, abstract.lower(), None))
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
         texts = [(row["title"] or "", row["abstract"] or "") for row in map(json.loads, handle)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 
 from pipeline import counts, indexed
@@ -206,6 +207,7 @@ PUBLICATION_TYPE_RULES = {
 
 NEGATION = re.compile(r"(\bno\b|\bnot\b|\bwithout\b|\babsence of\b|\bfree of\b|\bexclud\w*|\bexclusion\b|"
                       r"\bnon-?)[^.;]{0,40}$", re.I)
+KAP = next(index for index, (facet, *_) in enumerate(TEXT_RULES) if facet == "kap")
 # A finer condition, a dementia (no annotator gave one, so the rules alone decide them) or animals
 # count from the abstract only when named twice there: once is often a background sentence
 # ("ketamine is effective in treatment-resistant depression", "... for the prevention of
@@ -272,13 +274,14 @@ class Tagger:
                 else:
                     continue
                 wanted = 2 if source == "abstract" and index in TWICE else 1
+                if source == "abstract" and index == KAP:
+                    matches = filter(partial(_in_intervention, text), matches)
                 found = list(islice((m for m in matches if source == "title" or not _negated(text, m)), wanted))
                 if len(found) == wanted:
                     match = found[0]
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
                     break
-        tags = _kap_in_intervention(tags, texts[1][1])
         tags += _notice(title or "")
         for name in publication_types:
             if name in PUBLICATION_TYPE_RULES:
@@ -401,33 +404,22 @@ def _details(tags: list[Tag]) -> list[Tag]:
     animal findings it cites (the title or MeSH still say animals where both were studied)."""
     if any(t.value == REVIEW for t in tags):
         tags = [t for t in tags if t.value != NARRATIVE]
-    if any(t.facet == COUNT_FACET for t in tags):
-        tags = [t for t in tags if not (t.value == "animal" and t.source == "abstract")]
-    animal = next((t for t in tags if t.facet == "population" and t.value == "animal"), None)
-    if animal:
+    animals = [t for t in tags if t.value == "animal"]
+    if animals and animals[0].source == "abstract" and any(t.facet == COUNT_FACET for t in tags):
+        tags.remove(animals.pop(0))  # (the text's tag comes before those of MeSH and keywords)
+    if animals:
+        animal = animals[0]
         tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,
                         "study_design:Preclinical/animal"))
     return tags
 
 
-def _kap_in_intervention(tags: list[Tag], abstract: str) -> list[Tag]:
-    """Psychotherapy the abstract names is part of the intervention when it is "X-assisted" or its
-    sentence names the substance ("ketamine ... combined with CBT") or its delivery ("All
-    participants received psychological support"), not when it is one of the treatments a
-    background sentence lists ("SSRIs and psychotherapy are first-line", "Department of
-    Psychiatry and Psychotherapy"): its tag points at the first such mention, or goes."""
-    for number, tag in enumerate(tags):
-        if tag.facet == "kap" and tag.source == "abstract":
-            match = next((m for m in KAP.finditer(abstract) if _in_intervention(abstract, m)
-                          and not _negated(abstract, m)), None)
-            if match is None:
-                return tags[:number] + tags[number + 1:]
-            tags[number] = Tag("kap", tag.value, "abstract", match.group(0), match.start(), match.end(), tag.rule)
-            break
-    return tags
-
-
 def _in_intervention(abstract: str, match) -> bool:
+    """Psychotherapy the abstract names is part of the intervention (a KAP study) when it is
+    "X-assisted" or its sentence names the substance ("ketamine ... combined with CBT") or its
+    delivery ("All participants received psychological support"), not when it is one of the
+    treatments a background sentence lists ("SSRIs and psychotherapy are first-line", "Department
+    of Psychiatry and Psychotherapy")."""
     if "assisted" in match.group(0).lower():
         return True
     start = abstract.rfind(". ", 0, match.start()) + 1
@@ -435,7 +427,6 @@ def _in_intervention(abstract: str, match) -> bool:
     return bool(GIVEN.search(abstract, start, end if end >= 0 else len(abstract)))
 
 
-KAP = next(pattern for facet, _, pattern, _ in TEXT_RULES if facet == "kap")
 GIVEN = re.compile(r"\b(ketamine|esketamine|arketamine|psychedelics?|psilocybin|mdma|lsd|ayahuasca|dmt|ibogaine|"
                    r"mescaline|receiv\w*|provided|delivered|offered|underwent|sessions?)\b", re.I)
 

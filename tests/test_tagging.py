@@ -585,20 +585,19 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from pipeline.tagger import (TEXT_RULES, TWICE, Tag, _details, _kap_in_intervention, _negated, _notice,
-                                 _participants)
+    from pipeline.tagger import KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice, _participants
 
     def every_regex(title, abstract):
         tags = []
         for index, (facet, value, pattern, _) in enumerate(TEXT_RULES):
             for source, text in (("title", title), ("abstract", abstract)):
-                found = [m for m in pattern.finditer(text) if source == "title" or not _negated(text, m)]
+                found = [m for m in pattern.finditer(text) if source == "title" or not _negated(text, m) and (
+                         index != KAP or _in_intervention(text, m))]
                 match = found[0] if len(found) >= (2 if source == "abstract" and index in TWICE else 1) else None
                 if match:
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(), f"{facet}:{value}"))
                     break
-        return _details(_kap_in_intervention(tags, abstract) + _notice(title) +
-                        _participants(abstract, abstract.lower(), None))
+        return _details(tags + _notice(title) + _participants(abstract, abstract.lower(), None))
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
         texts = [(row["title"] or "", row["abstract"] or "") for row in map(json.loads, handle)]

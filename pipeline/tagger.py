@@ -249,8 +249,14 @@ class Tagger:
                 for source, _, lowered, spots in texts if spots is not None}
         found, views = features(title or "", abstract or "", text_tags, rule_labels(text_tags), self.linear.vocabulary,
                                 read)
-        decisions = self.linear.decide(found, views)
-        return with_decisions(tags, [_linear_tag(d) for d in decisions], self.decided)
+        decisions, decided = self.linear.decide(found, views), self.decided
+        if not (abstract or "").strip() and any(t.facet == "study_design" and t.value in GOLD_SETS["study_type"]
+                                                for t in text_tags):
+            # a title alone is not what the layer learnt from (every gold record has an abstract):
+            # the design it names ("...: a randomized controlled trial") stands
+            decisions = [d for d in decisions if d.task != "study_type"]
+            decided = {pair for pair in decided if pair[0] != "study_design"}
+        return with_decisions(tags, [_linear_tag(d) for d in decisions], decided)
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
                   ) -> list[Tag]:

@@ -146,10 +146,14 @@ def test_esketamine_nasal_spray_trial_pmid_32412700(snapshot_records):
     (24668760, "Randomized-controlled trial (RCT)"),  # "...: a randomized controlled trial in ..."
     (38315489, "Randomized-controlled trial (RCT)"),  # "...: A Randomized Clinical Trial"
     (36970275, "Study protocol"),  # "Ketamine study: Protocol for naturalistic prospective ..."
+    (37482224, "Randomized-controlled trial (RCT)"),  # "...: A randomized controlled trial"
+    (35231204, "Systematic review/meta-analysis"),  # "...: a systematic review and meta-analysis"
+    (36516343, "Real-world study"),  # "Real-world effectiveness of repeated ketamine infusions ..."
 ])
 def test_a_record_without_abstract_takes_its_design_from_the_title(snapshot_records, pmid, design):
-    """Real snapshot records that have a title and no abstract (letters, new records): the missing
-    participant count must not make a trial a protocol, as an unknown count does in an abstract."""
+    """Real snapshot records that have a title and no abstract (letters, new records): the design
+    the title names stands (the linear layer learnt from abstracts), and the missing participant
+    count does not make a trial a protocol, as an unknown count does in an abstract."""
     record = snapshot_records[pmid]
     assert not record.article["abstract"]
     tagger, tags = tags_of(record)

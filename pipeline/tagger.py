@@ -89,9 +89,9 @@ TEXT_RULES = [
         ("Post-traumatic stress disorder (PTSD)", r"\b(ptsd|post-?traumatic stress)\b"),
         ("Alcoholism", r"\b(alcohol (use disorder|dependence|addiction|abuse)|alcoholism|alcoholics?)\b"),
         ("Other addictions (e.g. smoking)", r"\b(smoking cessation|tobacco|nicotine|gambling|"
-                                            r"(cocaine|opioid|opiate|heroin|(?<!dioxy-)methamphetamine|stimulant|cannabis) "
-                                            r"(use disorders?|dependence|addiction)|"
-                                            r"cocaine use|(?<!dioxy-)methamphetamine use|(opioid|opiate|heroin)-dependent)\b"),
+                                            r"(cocaine|opioid|opiate|heroin|(?<!dioxy-)methamphetamine|stimulant|"
+                                            r"cannabis) (use disorders?|dependence|addiction)|cocaine use|"
+                                            r"(?<!dioxy-)methamphetamine use|(opioid|opiate|heroin)-dependent)\b"),
         ("Substance abuse", r"\b(substance use disorders?|substance abuse|drug (abuse|dependence|addiction)|"
                             r"addiction)\b"),
         ("Anorexia", r"\b(anorexia nervosa|eating disorders?)\b"),

@@ -255,8 +255,8 @@ def train(gold_path) -> dict:
                        "sha256": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()},
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
-                     "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C, "nb_c_task": NB_C_TASK,
-                     "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS), "set_prior": SET_PRIOR},
+                     "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
+                     "nb_c_task": NB_C_TASK, "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS), "set_prior": SET_PRIOR},
         "cross_validated_weighted_f1": weighted,
         "cross_validated_labels": per_label,
     }

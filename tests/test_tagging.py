@@ -422,7 +422,8 @@ def test_finer_conditions_mean_the_study_is_about_them(title, abstract, expected
 @pytest.mark.parametrize("title, abstract, dementia", [  # hand-written: a dementia is the condition studied
     ("Ketamine-induced cognitive impairment in healthy volunteers", "Ketamine impaired recall.", None),
     ("Ketamine in adults", "Esketamine caused less cognitive impairment than ECT.", None),
-    ("Ketamine for agitation in mild cognitive impairment", "Ten patients received ketamine.", "Non-Alzheimer dementia"),
+    ("Ketamine for agitation in mild cognitive impairment", "Ten patients received ketamine.",
+     "Non-Alzheimer dementia"),
     ("LSD in older adults", "LSD is studied for the prevention of Alzheimer's disease. Ten adults took LSD.", None),
     ("LSD in older adults", "Alzheimer's disease patients took LSD; Alzheimer's symptoms were rated.",
      "Alzheimer’s disease"),
@@ -589,7 +590,8 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from pipeline.tagger import KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice, _participants
+    from pipeline.tagger import (KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice,
+                                 _participants)
 
     def every_regex(title, abstract):
         tags = []

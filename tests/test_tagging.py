@@ -12,13 +12,12 @@ from click.testing import CliRunner
 from db.schema import STUDY_COLUMNS, open_db
 from db.tags import retag, tag_record
 from kaplit.cli import cli
-from pipeline.evaluate import score_task
+from pipeline.evaluate import load_gold, score_task
 from pipeline.linear import WEIGHTS, LinearLayer
 from pipeline.record import Article
 from pipeline.sources import discover, read_records
 from pipeline.tagger import NOTICE, Tagger
 from pipeline.taxonomy import GOLD_LABELS
-from pipeline.evaluate import load_gold, score_task
 from pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"

@@ -343,8 +343,9 @@ def train(gold, out_file):
         output.write(json.dumps(model, ensure_ascii=False, sort_keys=True) + "\n")
     for task, scores in model["cross_validated_weighted_f1"].items():
         taken = len(model["decides"].get(task, []))
-        click.echo(f"{task:24s} cross-validated F1: rules {scores['rules']:.3f}  combined {scores['combined']:.3f}  "
-                   f"({taken} label(s) decided by the linear layer)")
+        low, high = scores["combined_95"]
+        click.echo(f"{task:24s} cross-validated F1: rules {scores['rules']:.3f}  combined {scores['combined']:.3f} "
+                   f"(95% {low:.3f}-{high:.3f})  ({taken} label(s) decided by the linear layer)")
     click.echo(f"Wrote {target}")
 
 
@@ -360,13 +361,14 @@ def eval_command(gold, per_label):
         results = evaluate_file(gold)
     except GoldError as error:
         fail(str(error))
-    if not any(count for *_, count in results.values()):
+    if not any(count for _, _, count, _ in results.values()):
         fail(f"{gold}: no record carries labels of any task")
     if trained_on(gold):
         click.secho(f"Note: the linear layer was trained on {gold}, so these scores are optimistic; "
                     f"`kaplit train --gold {gold}` prints cross-validated ones.", fg="yellow", err=True)
-    for task, (weighted, labels, count) in results.items():
-        click.echo(f"{task:24s} F1 {weighted.f1:.3f}  P {weighted.precision:.3f}  R {weighted.recall:.3f}  (n={count})")
+    for task, (weighted, labels, count, (low, high)) in results.items():
+        click.echo(f"{task:24s} F1 {weighted.f1:.3f} (95% {low:.3f}-{high:.3f})  P {weighted.precision:.3f}  "
+                   f"R {weighted.recall:.3f}  (n={count})")
         if per_label:
             for label, score in sorted(labels.items(), key=lambda item: -item[1].support):
                 click.echo(f"    {label:40s} F1 {score.f1:.2f}  P {score.precision:.2f}  R {score.recall:.2f}  "

@@ -2,7 +2,8 @@
 
 "Weighted" follows scikit-learn's `average="weighted"` for multilabel data: each label's score
 is weighted by its support (how many records truly carry it); labels nobody carries weigh
-nothing.
+nothing. A score comes with the range it takes over resamples of the scored records (the
+bootstrap): on a hundred records a weighted F1 is only good to a few hundredths.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy
 
 from pipeline.taxonomy import GOLD_LABELS
 from pipeline.linear import WEIGHTS
@@ -43,6 +46,36 @@ def score_task(gold: list[list[str]], predicted: list[list[str]]) -> tuple[Score
     weighted = Score(*(sum(getattr(s, name) * s.support for s in per_label.values()) / total if total else 0.0
                        for name in ("precision", "recall", "f1")), total)
     return weighted, per_label
+
+
+BOOTSTRAP_ROUNDS = 1000
+
+
+def resampled_f1(gold: list[list[str]], predicted: list[list[str]], draws) -> numpy.ndarray:
+    """score_task's weighted F1 for each draw of records (a row of indices into `gold`), at once."""
+    labels = sorted({label for row in gold + predicted for label in row})
+    truth = numpy.array([[label in row for label in labels] for row in gold], dtype=bool).reshape(len(gold), -1)
+    said = numpy.array([[label in row for label in labels] for row in predicted], dtype=bool).reshape(len(gold), -1)
+    tp, fp, fn = ((truth & said)[draws].sum(axis=1), (~truth & said)[draws].sum(axis=1),
+                  (truth & ~said)[draws].sum(axis=1))
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        precision = numpy.nan_to_num(tp / (tp + fp))
+        recall = numpy.nan_to_num(tp / (tp + fn))
+        f1 = numpy.nan_to_num(2 * precision * recall / (precision + recall))
+        support = tp + fn
+        return numpy.nan_to_num((f1 * support).sum(axis=1) / support.sum(axis=1))
+
+
+def f1_interval(gold: list[list[str]], predicted: list[list[str]], rounds: int = BOOTSTRAP_ROUNDS,
+                seed: int = 0) -> tuple[float, float]:
+    """The range (2.5th to 97.5th percentile) of the weighted F1 over `rounds` resamples of the
+    records, each as many records drawn with replacement; seeded, so the same scores give the
+    same range."""
+    if not gold:
+        return 0.0, 0.0
+    draws = numpy.random.default_rng(seed).integers(0, len(gold), size=(rounds, len(gold)))
+    low, high = numpy.percentile(resampled_f1(gold, predicted, draws), [2.5, 97.5])
+    return float(low), float(high)
 
 
 class GoldError(ValueError):
@@ -81,8 +114,8 @@ def _gold_row(line: str, where: str) -> dict:
 
 
 def evaluate_file(path) -> dict:
-    """task → (weighted Score, per-label Scores, records scored) over the gold file's records
-    that carry labels for that task."""
+    """task → (weighted Score, per-label Scores, records scored, the weighted F1's bootstrap range)
+    over the gold file's records that carry labels for that task."""
     rows = load_gold(path)
     tagger = Tagger()
     predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
@@ -91,8 +124,9 @@ def evaluate_file(path) -> dict:
     results = {}
     for task in GOLD_LABELS:
         scored = [i for i, r in enumerate(rows) if r.get("labels", {}).get(task)]
-        weighted, labels = score_task([rows[i]["labels"][task] for i in scored], [predicted[i][task] for i in scored])
-        results[task] = (weighted, labels, len(scored))
+        gold, said = [rows[i]["labels"][task] for i in scored], [predicted[i][task] for i in scored]
+        weighted, labels = score_task(gold, said)
+        results[task] = (weighted, labels, len(scored), f1_interval(gold, said))
     return results
 
 

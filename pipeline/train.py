@@ -19,7 +19,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from pipeline.evaluate import load_gold, score_task
+from pipeline.evaluate import f1_interval, load_gold, score_task
 from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
 from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
 from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
@@ -222,14 +222,17 @@ def shipped_labels(tags, layer_labels, decides) -> list[dict]:
 
 
 def held_out_scores(rows, baseline, final) -> tuple[dict, dict]:
-    """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger;
+    """Per task, the cross-validated weighted F1 of the rules alone and of the shipped tagger (with
+    its bootstrap range over the records, pipeline/evaluate.f1_interval);
     and per task and label the shipped tagger's held-out precision, recall and F1, and how many
     records the annotators gave the label (support): how far a clinician can trust one tag."""
     weighted, per_label = {}, {}
     for task in GOLD_LABELS:
         scored, gold = _gold(rows, task)
-        total, by_label = score_task(gold, [final[i][task] for i in scored])
-        weighted[task] = {"rules": round(task_f1(rows, task, baseline), 4), "combined": round(total.f1, 4)}
+        said = [final[i][task] for i in scored]
+        total, by_label = score_task(gold, said)
+        weighted[task] = {"rules": round(task_f1(rows, task, baseline), 4), "combined": round(total.f1, 4),
+                          "combined_95": [round(bound, 4) for bound in f1_interval(gold, said)]}
         per_label[task] = {label: {"precision": round(s.precision, 3), "recall": round(s.recall, 3),
                                    "f1": round(s.f1, 3), "support": s.support} for label, s in by_label.items()}
     return weighted, per_label

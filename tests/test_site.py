@@ -155,6 +155,7 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     from collections import Counter
 
     from pipeline.evaluate import load_gold
+    from pipeline.linear import WEIGHTS
 
     annotated = Counter(label for row in load_gold(shared / "gold" / "dev.jsonl.gz")
                         for label in row["labels"].get("condition") or ())
@@ -166,6 +167,8 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     precision, recall, f1, _ = map(float, cells["Substance abuse"])
     assert 0 < f1 < 0.5 and f1 == pytest.approx(2 * precision * recall / (precision + recall), abs=0.01)
     assert all(0.9 <= float(cells[label][0]) <= 1 for label in ("Depression", "Psychiatric condition"))
+    low, high = json.loads(WEIGHTS.read_text())["cross_validated_weighted_f1"]["condition"]["combined_95"]
+    assert low < high and f"95% of scores fall between {low:.3f} and {high:.3f}" in " ".join(table.text_content().split())
 
 
 def test_article_page_flags_tags_annotators_seldom_agree_with(site, sql):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from db.schema import STUDY_COLUMNS, open_db
 from db.tags import retag, tag_record
 from kaplit.cli import cli
-from pipeline.evaluate import load_gold, score_task
+from pipeline.evaluate import f1_interval, load_gold, resampled_f1, score_task
 from pipeline.linear import WEIGHTS, LinearLayer
 from pipeline.record import Article
 from pipeline.sources import discover, read_records
@@ -121,6 +121,41 @@ def test_weighted_f1_follows_scikit_learn():
     assert per_label["A"].f1 == pytest.approx(0.8)
     assert weighted.f1 == pytest.approx((0.8 * 2 + 2 / 3 * 2) / 5)
     assert weighted.support == 5
+
+
+@pytest.fixture(scope="module")
+def condition_labels(shared):
+    """The gold file's condition labels and the shipped tagger's (in-sample: this is about the
+    arithmetic, not the score)."""
+    tagger, gold, said = Tagger(), [], []
+    for row in load_gold(shared / "gold" / "dev.jsonl.gz"):
+        if row["labels"].get("condition"):
+            gold.append(row["labels"]["condition"])
+            said.append(tagger.labels(tagger.tag(row["title"], row["abstract"]))["condition"])
+    return gold, said
+
+
+def test_resampled_f1_is_scikit_learns_on_each_draw(condition_labels):
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    gold, said = condition_labels
+    draws = [list(range(0, 90, 3)), [0, 0, 5, 9, 9, 9, 40] * 4 + [1, 2], [7] * 30]  # 30 records each
+    binary = MultiLabelBinarizer().fit(gold + said)
+    for draw, f1 in zip(draws, resampled_f1(gold, said, draws)):
+        expected = f1_score(binary.transform([gold[i] for i in draw]), binary.transform([said[i] for i in draw]),
+                            average="weighted", zero_division=0)
+        assert f1 == pytest.approx(expected)
+
+
+def test_the_f1_range_holds_the_score_and_narrows_with_more_records(condition_labels):
+    gold, said = condition_labels
+    f1 = score_task(gold, said)[0].f1
+    low, high = f1_interval(gold, said)
+    few_low, few_high = f1_interval(gold[:100], said[:100])
+    assert low < f1 < high and few_low < score_task(gold[:100], said[:100])[0].f1 < few_high
+    assert high - low < few_high - few_low
+    assert f1_interval(gold, said) == (low, high)  # seeded
 
 
 def tags_of(record):
@@ -370,6 +405,9 @@ def test_eval_command_scores_every_task_and_says_when_the_file_trained_the_layer
     scores = {line.split()[0]: float(line.split()[2]) for line in result.output.splitlines() if " F1 " in line}
     assert set(scores) == set(json.loads((shared / "gold" / "labelsets.json").read_text()))
     assert all(0 < f1 <= 1 for f1 in scores.values())
+    ranges = {line.split()[0]: line.split("(95% ")[1].split(")")[0].split("-") for line in result.output.splitlines()
+              if " F1 " in line}
+    assert all(float(low) <= scores[task] <= float(high) for task, (low, high) in ranges.items())
 
 
 GOOD_GOLD = '{"id": "1", "title": "Ketamine for depression", "abstract": "x", "labels": {"condition": ["Depression"]}}'

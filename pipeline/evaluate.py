@@ -54,8 +54,7 @@ BOOTSTRAP_ROUNDS = 1000
 def resampled_f1(gold: list[list[str]], predicted: list[list[str]], draws) -> numpy.ndarray:
     """score_task's weighted F1 for each draw of records (a row of indices into `gold`), at once."""
     labels = sorted({label for row in gold + predicted for label in row})
-    truth = numpy.array([[label in row for label in labels] for row in gold], dtype=bool).reshape(len(gold), -1)
-    said = numpy.array([[label in row for label in labels] for row in predicted], dtype=bool).reshape(len(gold), -1)
+    truth, said = _matrix(gold, labels), _matrix(predicted, labels)
     tp, fp, fn = ((truth & said)[draws].sum(axis=1), (~truth & said)[draws].sum(axis=1),
                   (truth & ~said)[draws].sum(axis=1))
     with numpy.errstate(divide="ignore", invalid="ignore"):
@@ -64,6 +63,11 @@ def resampled_f1(gold: list[list[str]], predicted: list[list[str]], draws) -> nu
         f1 = numpy.nan_to_num(2 * precision * recall / (precision + recall))
         support = tp + fn
         return numpy.nan_to_num((f1 * support).sum(axis=1) / support.sum(axis=1))
+
+
+def _matrix(rows: list[list[str]], labels: list[str]) -> numpy.ndarray:
+    """One row per record, one column per label: whether the record carries it."""
+    return numpy.array([[label in row for label in labels] for row in rows], dtype=bool).reshape(len(rows), len(labels))
 
 
 def f1_interval(gold: list[list[str]], predicted: list[list[str]], rounds: int = BOOTSTRAP_ROUNDS,

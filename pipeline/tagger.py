@@ -315,17 +315,20 @@ class Tagger:
     def derived_tags(self, tags: list[Tag], labels: dict) -> list[Tag]:
         """Tags the gold-style labels add beyond the matched words (defaults, parent labels), and
         the evidence level of the design: none for a narrative review, which the annotation's
-        review label covers too but which is no systematic evidence."""
+        review label covers too but which is no systematic evidence. The parent "Psychiatric
+        condition" and the evidence level point at the words of the tag they follow from."""
         present = {(t.facet, t.value) for t in tags}
         extra = []
         for task, values in labels.items():
             facet = TASK_FACET[task]
-            extra += [Tag(facet, v, "derived", rule=f"derived:{task}") for v in values if (facet, v) not in present]
+            extra += [_derived(facet, v, f"derived:{task}", _basis(tags, facet, PARENT_OF.get(v, set()) & set(values)))
+                      for v in values if (facet, v) not in present]
         design = labels["study_type"][0] if labels["study_type"] else None
         if design == REVIEW and ("study_design", NARRATIVE) in present:
             design = None
         if EVIDENCE_LEVEL.get(design):
-            extra.append(Tag("evidence_level", str(EVIDENCE_LEVEL[design]), "derived", rule="derived:evidence_level"))
+            extra.append(_derived("evidence_level", str(EVIDENCE_LEVEL[design]), "derived:evidence_level",
+                                  _basis(tags, "study_design", {design})))
         return extra
 
 
@@ -396,6 +399,22 @@ ANNOTATED_PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorde
 PSYCHIATRIC = ANNOTATED_PSYCHIATRIC | {"Substance abuse"}
 DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
                    "Qualitative Study", "Cohort study", "Real-world study"]
+
+
+PARENT_OF = {"Psychiatric condition": PSYCHIATRIC}
+
+
+def _basis(tags: list[Tag], facet: str, values) -> Tag | None:
+    """The first of the tags of `facet` with one of `values` that has words to show."""
+    return next((t for t in tags if t.facet == facet and t.value in values and t.matched), None)
+
+
+def _derived(facet: str, value: str, rule: str, basis: Tag | None) -> Tag:
+    """A tag derived from others: where it follows from one with words (`basis`), it shows them."""
+    if basis is None:
+        return Tag(facet, value, "derived", rule=rule)
+    return Tag(facet, value, basis.source, basis.matched, basis.start, basis.end,
+               f"{rule} from {basis.facet}:{basis.value}")
 
 
 def with_parent(conditions: list[str], children: set[str]) -> list[str]:

@@ -223,6 +223,15 @@ def test_taxonomy_page_explains_every_feature_a_linear_tag_names(site, sql):
     assert numbers == 0  # a bare number ("0" of "p=0.048") is no evidence to show
 
 
+def test_article_page_shows_the_words_an_evidence_level_follows_from(site, sql):
+    pmid, matched = sql("select pmid, matched from tags where facet = 'evidence_level' and matched is not null "
+                        "order by pmid limit 1")[0]
+    rows = [[td.text_content() for td in tr.cssselect("td")]
+            for tr in page(site, f"/article/{pmid}").cssselect("section.study-tags tbody tr")]
+    [level] = [row for row in rows if row[0] == "evidence level"]
+    assert level[2].startswith(f"“{matched}” in the ") and level[3].startswith("derived:evidence_level from study_design:")
+
+
 def test_article_page_links_registered_trials(site, sql):
     pmid, accession = sql("select pmid, accession from trial_registrations "
                           "where databank = 'ClinicalTrials.gov' order by pmid limit 1")[0]

@@ -101,16 +101,35 @@ def test_conditions_come_as_a_set_the_annotators_used(snapshot_records):
 
 
 def test_every_tag_of_the_snapshot_points_at_its_words(snapshot_records):
+    """Every stored tag names its rule, and its words are where it says; a derived tag too when
+    it shows the words of the tag it follows from (the evidence level, the design's)."""
     tagger = Tagger()
-    linear = 0
+    linear = derived_with_words = 0
     for record in snapshot_records.values():
         texts = {"title": record.article["title"] or "", "abstract": record.article["abstract"] or ""}
-        for tag in tagger.tag(texts["title"], texts["abstract"]):
+        tags = tagger.tag(texts["title"], texts["abstract"])
+        for tag in tagger.stored_tags(tags, tagger.labels(tags)):
             assert tag.rule, tag
             linear += tag.rule.startswith("linear:")
+            derived_with_words += tag.rule.startswith("derived:") and tag.matched is not None
             if tag.source in texts and tag.start is not None:
                 assert texts[tag.source][tag.start:tag.end] == tag.matched, (record.pmid, tag)
     assert linear > len(snapshot_records)  # the layer does decide
+    assert derived_with_words > len(snapshot_records) / 4
+
+
+@pytest.mark.parametrize("pmid, facet, value, source, matched, rule", [
+    (32412700, "evidence_level", "2", "abstract", "randomized",
+     "derived:evidence_level from study_design:Randomized-controlled trial (RCT)"),
+    (21742012, "condition", "Psychiatric condition", "title", "nicotine",
+     "derived:condition from condition:Other addictions (e.g. smoking)"),
+])
+def test_a_derived_tag_shows_the_words_it_follows_from(snapshot_records, pmid, facet, value, source, matched, rule):
+    record = snapshot_records[pmid]
+    tagger, tags = tags_of(record)
+    [derived] = [t for t in tagger.stored_tags(tags, tagger.labels(tags)) if (t.facet, t.value) == (facet, value)]
+    assert (derived.source, derived.matched, derived.rule) == (source, matched, rule)
+    assert record.article[source][derived.start:derived.end] == matched
 
 
 def test_weighted_f1_follows_scikit_learn():

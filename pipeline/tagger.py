@@ -20,7 +20,7 @@ from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-7"
+VERSION = "rules-8"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 DEMENTIAS = ("Alzheimer’s disease", "Non-Alzheimer dementia")
 REVIEW = "Systematic review/meta-analysis"

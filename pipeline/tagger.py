@@ -321,8 +321,10 @@ class Tagger:
         extra = []
         for task, values in labels.items():
             facet = TASK_FACET[task]
-            extra += [_derived(facet, v, f"derived:{task}", _basis(tags, facet, PARENT_OF.get(v, set()) & set(values)))
-                      for v in values if (facet, v) not in present]
+            for value in values:
+                if (facet, value) not in present:
+                    basis = _basis(tags, facet, PARENT_OF.get(value, set()) & set(values))
+                    extra.append(_derived(facet, value, f"derived:{task}", basis))
         design = labels["study_type"][0] if labels["study_type"] else None
         if design == REVIEW and ("study_design", NARRATIVE) in present:
             design = None
@@ -397,11 +399,9 @@ GOLD_SETS = {task: frozenset(labels) for task, labels in GOLD_LABELS.items()}
 ANNOTATED_PSYCHIATRIC = {"Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)", "Alcoholism",
                          "Other addictions (e.g. smoking)", "Anorexia"}
 PSYCHIATRIC = ANNOTATED_PSYCHIATRIC | {"Substance abuse"}
+PARENT_OF = {"Psychiatric condition": PSYCHIATRIC}
 DESIGN_PRIORITY = [REVIEW, "Study protocol", "Randomized-controlled trial (RCT)", "Case report", "Case series",
                    "Qualitative Study", "Cohort study", "Real-world study"]
-
-
-PARENT_OF = {"Psychiatric condition": PSYCHIATRIC}
 
 
 def _basis(tags: list[Tag], facet: str, values) -> Tag | None:

@@ -168,7 +168,8 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     assert 0 < f1 < 0.5 and f1 == pytest.approx(2 * precision * recall / (precision + recall), abs=0.01)
     assert all(0.9 <= float(cells[label][0]) <= 1 for label in ("Depression", "Psychiatric condition"))
     low, high = json.loads(WEIGHTS.read_text())["cross_validated_weighted_f1"]["condition"]["combined_95"]
-    assert low < high and f"95% of scores fall between {low:.3f} and {high:.3f}" in " ".join(table.text_content().split())
+    text = " ".join(table.text_content().split())
+    assert low < high and f"95% of scores fall between {low:.3f} and {high:.3f}" in text
 
 
 def test_article_page_flags_tags_annotators_seldom_agree_with(site, sql):
@@ -229,7 +230,8 @@ def test_article_page_shows_the_words_an_evidence_level_follows_from(site, sql):
     rows = [[td.text_content() for td in tr.cssselect("td")]
             for tr in page(site, f"/article/{pmid}").cssselect("section.study-tags tbody tr")]
     [level] = [row for row in rows if row[0] == "evidence level"]
-    assert level[2].startswith(f"“{matched}” in the ") and level[3].startswith("derived:evidence_level from study_design:")
+    assert level[2].startswith(f"“{matched}” in the ")
+    assert level[3].startswith("derived:evidence_level from study_design:")
 
 
 def test_article_page_links_registered_trials(site, sql):

@@ -80,9 +80,10 @@ def test_cross_validation_scores_what_the_tagger_does(shared):
 
 def test_conditions_come_as_a_set_the_annotators_used(snapshot_records):
     """The layer gives condition labels as a whole set, one the annotators gave some record
-    (linear.json's label_sets): depression, anxiety, PTSD and the addictions come with "Psychiatric
-    condition" on every snapshot record, and no record gets a combination nobody used, but for the labels its title names
-    (from_title: they are added to the set, with their parent)."""
+    (linear.json's label_sets): depression, anxiety, PTSD and the addictions come with
+    "Psychiatric condition" on every snapshot record, and no record gets a combination nobody
+    used, but for the labels its title names (from_title: they are added to the set, with their
+    parent)."""
     tagger = Tagger()
     sets = {frozenset(s["labels"]) for s in json.loads(WEIGHTS.read_text(encoding="utf-8"))["label_sets"]["condition"]}
     decided, depressed, named = set(tagger.linear.decides["condition"]), 0, 0
@@ -280,7 +281,8 @@ def test_a_psychiatric_condition_the_layer_gives_comes_with_its_parent(decided, 
     model = {"version": "t", "decides": {"condition": conditions},
              "models": {"condition": {c: {"bias": 9.0 if c == decided else -9.0, "weights": {}} for c in conditions}}}
     tagger = Tagger(linear=LinearLayer(model))
-    labels = tagger.labels(tagger.tag("Psilocybin and drug use", "Forty adults took part."))["condition"]  # hand-written
+    tags = tagger.tag("Psilocybin and drug use", "Forty adults took part.")  # hand-written
+    labels = tagger.labels(tags)["condition"]
     assert decided in labels and ("Psychiatric condition" in labels) is parent
 
 

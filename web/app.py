@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from datasette.utils import parse_metadata
 
 from kaplit import __version__
 from kaplit.config import METADATA, PLUGINS, STATIC, TEMPLATES
+from web.database import KaplitDatabase
+from web.urls import is_html_request
 
 SETTINGS = {
     "sql_time_limit_ms": 3000,
@@ -32,12 +35,21 @@ def load_metadata(database_name: str = "kaplit") -> dict:
     return metadata
 
 
+class KaplitDatasette(Datasette):
+    def absolute_url(self, request, path):
+        """Links in HTML pages stay on whatever host and port the page was served from (a page
+        rendered for one request may be served from the cache to another); data formats (JSON
+        `next_url`, feeds, CSV link cells) keep absolute addresses for the programs that read
+        them, built from the request's own host."""
+        if is_html_request(request):
+            return urllib.parse.urljoin(request.path, path)
+        return super().absolute_url(request, path)
+
+
 def make_datasette(db_path, mutable: bool = False) -> Datasette:
     """Immutable unless `mutable`: Datasette then never writes and can cache counts."""
     db_path = str(Path(db_path))
-    return Datasette(
-        files=[db_path] if mutable else [],
-        immutables=[] if mutable else [db_path],
+    ds = KaplitDatasette(
         metadata=load_metadata(Path(db_path).stem),
         template_dir=str(TEMPLATES),
         plugins_dir=str(PLUGINS),
@@ -45,6 +57,9 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
         settings=SETTINGS,
         version_note=f"kaplit {__version__}",
     )
+    ds.remove_database("_memory")  # Datasette adds it when given no files; kaplit serves one
+    ds.add_database(KaplitDatabase(ds, db_path, is_mutable=mutable), name=Path(db_path).stem)
+    return ds
 
 
 def serve(db_path, host: str, port: int, mutable: bool = False):

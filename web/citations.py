@@ -17,6 +17,12 @@ AUTHOR_SQL = """
 """
 
 
+def cell_value(cell):
+    """A result cell's value, also where Datasette expanded a foreign key (`_labels=on`) to
+    {"value": ..., "label": ...}."""
+    return cell["value"] if isinstance(cell, dict) else cell
+
+
 async def load(database, pmids: list[int]) -> list[dict]:
     """Articles with their ordered authors, in the order of `pmids`."""
     pmids = list(dict.fromkeys(pmids))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datasette.utils.asgi import NotFound
 
 
@@ -15,3 +17,11 @@ def kaplit_database(datasette) -> str:
 
 def article_url(datasette, pmid) -> str:
     return datasette.urls.path(f"/article/{pmid}")
+
+
+# the formats Datasette and kaplit's renderers answer in besides HTML
+DATA_EXTENSION = re.compile(r"\.(json|csv|tsv|ris|bib|atom|db)$")
+
+
+def is_html_request(request) -> bool:
+    return "_format" not in request.args and not DATA_EXTENSION.search(request.path)

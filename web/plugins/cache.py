@@ -22,7 +22,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from web.landing import landing_links
-from web.urls import kaplit_database
+from web.urls import DATA_EXTENSION, kaplit_database
 
 SKIP_PREFIX = "/-/"
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -67,9 +67,14 @@ def cache_for(datasette) -> ResponseCache:
 
 
 def cache_key(scope) -> str:
-    """Path and query with the parameters sorted: the same page whatever their order."""
+    """Path and query with the parameters sorted: the same page whatever their order. HTML pages
+    link relatively (web/app.py), so one copy serves every host; data formats carry absolute
+    addresses of the host that asked, so their key names it."""
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    return scope["path"] + "?" + urlencode(sorted(query))
+    key = scope["path"] + "?" + urlencode(sorted(query))
+    if DATA_EXTENSION.search(scope["path"]) or any(name == "_format" for name, _ in query):
+        key = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1") + key
+    return key
 
 
 def _cacheable(scope) -> bool:

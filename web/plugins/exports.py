@@ -4,7 +4,7 @@ citations, and an .atom feed of the articles."""
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from web.citations import bibtex, load, ris
+from web.citations import bibtex, cell_value, load, ris
 from web.feeds import atom
 
 
@@ -13,7 +13,7 @@ def _can_render(columns):
 
 
 async def _articles(datasette, columns, rows, database):
-    pmids = [row["pmid"] for row in rows if row["pmid"] is not None]
+    pmids = [cell_value(row["pmid"]) for row in rows if row["pmid"] is not None]
     return await load(datasette.get_database(database), pmids)
 
 

@@ -8,6 +8,7 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
 from web.article import load_article
+from web.citations import cell_value
 from web.landing import landing_context
 from web.taxonomy import taxonomy_context
 from web.urls import article_url, kaplit_database
@@ -56,9 +57,7 @@ def render_cell(row, value, column, datasette):
     """Titles link to the article page; so do PMIDs in query results (tables link their
     primary key already)."""
     keys = row.keys() if hasattr(row, "keys") else ()
-    pmid = row["pmid"] if "pmid" in keys else None
-    if isinstance(pmid, dict):  # a foreign key Datasette expanded to {"value", "label"}
-        pmid = pmid["value"]
+    pmid = cell_value(row["pmid"]) if "pmid" in keys else None
     if pmid is None or value is None:
         return None
     if column == "title":

@@ -48,13 +48,35 @@ _WORDS = rf"(?:{_UP_TO_99})(?: hundred(?: (?:and )?(?:{_UP_TO_99}))?)?"
 _NOT_BETWEEN = _trie(("month", "months", "year", "years", "week", "weeks", "day", "days", "hour", "hours", "h",
                       "min", "minute", "minutes", "mg", "session", "sessions", "times", "studies", "reports",
                       "trials", "articles", "dose", "doses", "sites", "centers", "centres", "countries", "items",
-                      "groups", "arms", "visits", "million", "billion", "of", "to", "and", "or", "in", "at", "per",
+                      "groups", "arms", "visits", "million", "billion", "percent", "of", "to", "and", "or", "in", "at", "per",
                       "with", "for", "from"))
+_DIGITS = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+"  # "1,035", not the "2015," of "In 2015, 26 veterans"
 # (the lookahead first: a count starts with a digit or the letter of "n =" or a number word)
-COUNTED = re.compile(rf"\b(?=[\dnotfse])(?:n\s*=\s*(\d[\d,]*)|(\d[\d,]*|{_WORDS})\s+"
+COUNTED = re.compile(rf"\b(?=[\dnotfse])(?:n\s*=\s*({_DIGITS})|({_DIGITS}|{_WORDS})\s+"
                      rf"(?:(?!{_NOT_BETWEEN}\b)[\w\-()]+\s+){{0,3}}?{_trie(PEOPLE)}\b)", re.I)
 # what may stand between two counts that add up: "and", a comma, a parenthesis ("(ten female)")
 _JOINED = re.compile(r"\s*(?:\([^)]*\))?\s*(?:,\s*and|,|and)\s*", re.I)
+
+
+# what a number written just before (or attached to) is not a count of: "phase 3", "TRANSFORM-3",
+# "COVID-19", "0.5", "aged 65", "Figure 2"; and a year after "in", "since", ...
+_NOT_A_COUNT_BEFORE = re.compile(
+    r"(?:[.\-/]|\b(?:phases?|stages?|grades?|types?|steps?|parts?|waves?|days?|weeks?|months?|years?|"
+    r"visits?|sessions?|doses?|figures?|fig|tables?|versions?|levels?|class|aged?|dsm|icd)\s*[-.:]?\s*)$",
+    re.I)
+_YEAR_BEFORE = re.compile(r"\b(?:in|since|from|between|during|until|by|of|to|and)\s+$", re.I)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def is_count(abstract: str, match) -> bool:
+    """Whether a COUNTED match counts people, judged by what stands before its number: not a
+    phase, trial name, decimal, age, figure number or year ("n = 24" always counts)."""
+    if match.group(1):
+        return True
+    before = max(0, match.start() - 12)
+    if _NOT_A_COUNT_BEFORE.search(abstract, before, match.start()):
+        return False
+    return not (_YEAR.fullmatch(match.group(2)) and _YEAR_BEFORE.search(abstract, before, match.start()))
 
 
 def value(number: str) -> int:
@@ -74,7 +96,7 @@ def value(number: str) -> int:
 def largest(abstract: str, matches) -> tuple[int, int, int] | None:
     """The largest count among these COUNTED matches, or of several in a row that add up ("15
     moderate users, 23 heavy users and 16 ex-users"), with where it is written (start, end)."""
-    counted = [(value(m.group(1) or m.group(2)), m) for m in matches]
+    counted = [(value(m.group(1) or m.group(2)), m) for m in matches if is_count(abstract, m)]
     counted = [(n, m) for n, m in counted if 0 < n < 1_000_000]
     best = max(((n, m.start(), m.end()) for n, m in counted), default=None)
     chain = None  # (sum, start) of the counts joined so far

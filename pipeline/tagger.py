@@ -20,7 +20,7 @@ from pipeline.anchors import Anchor, AnchorIndex, anchors, near
 from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
 from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
-VERSION = "rules-8"
+VERSION = "rules-9"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 DEMENTIAS = ("Alzheimer’s disease", "Non-Alzheimer dementia")
 REVIEW = "Systematic review/meta-analysis"
@@ -351,9 +351,19 @@ def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str,
     for task, decided in decides.items():
         labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], ()), decided)
     labels["condition"] = with_parent(labels["condition"], ANNOTATED_PSYCHIATRIC)
+    labels["number_of_participants"] = _counted_bin(tags, labels["number_of_participants"])
     if any(tag.value == NOTICE for tag in tags):
         labels["study_type"] = ["Other"]
     return labels
+
+
+def _counted_bin(tags: list[Tag], chosen: list[str]) -> list[str]:
+    """The bin of the count the abstract gives, where it gives one, so that the bin and
+    `participant_count` never disagree; "Not applicable" (a review's pooled count) stays."""
+    count = next((t for t in tags if t.facet == COUNT_FACET), None)
+    if count is None or chosen == ["Not applicable"]:
+        return chosen
+    return [counts.binned(int(count.value))]
 
 
 def rule_labels(tags: list[Tag]) -> dict[str, list[str]]:

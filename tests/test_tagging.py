@@ -17,6 +17,7 @@ from pipeline.linear import WEIGHTS, LinearLayer
 from pipeline.record import Article
 from pipeline.sources import discover, read_records
 from pipeline.tagger import ANNOTATED_PSYCHIATRIC, NOTICE, Tagger
+from pipeline import counts
 from pipeline.taxonomy import GOLD_LABELS
 from pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
@@ -386,6 +387,16 @@ def test_cannabis_use_disorder_pmid_33175580(snapshot_records):
     ("Users (n = 53), polydrug controls (n = 62) and drug-naive controls (n = 111) took part.", "200-499",
      "n = 53), polydrug controls (n = 62) and drug-naive controls (n = 111"),
     ("Patients (n = 30) were randomised to ketamine (n = 15) or placebo (n = 15).", "21-40", "n = 30"),
+    # numbers that count no one: a phase, a trial's name, a disease's year, a decimal, an age, a year
+    ("This phase 3 double-blind study randomized patients with TRD.", None, None),
+    ("In TRANSFORM-2 patients received esketamine.", None, None),
+    ("COVID-19 patients were excluded.", None, None),
+    ("A dose of 0.5 mg/kg was given to 24 patients.", "21-40", "24 patients"),
+    ("Those aged 65 patients or older were excluded; we enrolled forty patients.", "21-40", "forty patients"),
+    ("In 2015 patients were enrolled at two sites.", None, None),
+    ("Between April and September 2015, 26 veterans were treated.", "21-40", "26 veterans"),
+    ("About 45 percent of patients responded.", None, None),
+    ("A total of 1,035 individuals took part.", "≥1000", "1,035 individuals"),
 ])
 def test_participants_are_counted_in_words_and_groups(abstract, value, matched):
     tags = [t for t in Tagger(linear=False).tag("A study", abstract) if t.facet == "participants"]
@@ -638,6 +649,22 @@ def test_studies_hold_the_participant_count_to_sort_by(tmp_path, snapshot_db):
     evidence = db.execute("select count(*) from tags where facet = 'participant_count'").fetchone()[0]
     assert evidence == db.execute("select count(*) from studies where participant_count is not null").fetchone()[0]
     assert 0 < evidence < 2498
+
+
+def test_a_bin_and_its_count_agree_on_the_snapshot(tmp_path, snapshot_db):
+    """TRANSFORM-3 (31734084) counts no one from "phase 3"; a year before a count ("2007, 31
+    inpatients", 19935085) is no count; wherever a study has a count its bin is the count's
+    (a review's pooled count keeps "Not applicable")."""
+    path = tmp_path / "k.db"
+    shutil.copy(snapshot_db, path)
+    db = open_db(path)
+    retag(db)
+    counted = dict(db.execute("select pmid, participant_count from studies where pmid in (31734084, 19935085)"))
+    assert counted == {31734084: None, 19935085: 31}
+    rows = db.execute("select participant_count, participants from studies "
+                      "where participant_count is not null and participants != 'Not applicable'").fetchall()
+    assert len(rows) > 500
+    assert [(n, b) for n, b in rows if counts.binned(n) != b] == []
 
 
 def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snapshot_db):

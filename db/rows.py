@@ -31,6 +31,12 @@ TRIAL_URLS = {
     "ClinicalTrials.gov": "https://clinicaltrials.gov/study/{}",
     "ISRCTN": "https://www.isrctn.com/{}",
     "EudraCT": "https://www.clinicaltrialsregister.eu/ctr-search/search?query={}",
+    "ANZCTR": "https://www.anzctr.org.au/TrialSearch.aspx?searchTxt={}",
+    "ChiCTR": "https://www.chictr.org.cn/searchprojEN.html?regno={}",
+    "IRCT": "https://irct.behdasht.gov.ir/search/result?query={}",
+    "DRKS": "https://drks.de/search/en/trial/{}",
+    "CTRI": "https://ctri.nic.in/Clinicaltrials/advancesearchmain.php?trialno={}",
+    "JPRN": "https://trialsearch.who.int/Trial2.aspx?TrialID={}",
 }
 
 

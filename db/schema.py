@@ -157,7 +157,7 @@ STUDY_COLUMNS = {
     "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
     "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
     "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str,
-    "details": str, "participant_count": int,
+    "details": str, "participant_count": int, "ketamine": int, "psychotherapy": int, "duplicate_of": int,
 }
 
 
@@ -197,6 +197,32 @@ def m005_participant_count(db: Database):
     if "participant_count" not in db["studies"].columns_dict:
         db["studies"].add_column("participant_count", int)
     db["studies"].create_index(["participant_count"], if_not_exists=True)
+
+
+@migrations()
+def m006_paths_people_take(db: Database):
+    """What clinicians filter and count by: `studies.ketamine` (any form of ketamine),
+    `studies.psychotherapy` (psychotherapy with any substance; `kap` keeps it for ketamine's),
+    `studies.duplicate_of` (a republished or duplicate record, counted once); `tags.final` (the
+    tag made it into the study's labels); `evidence_map.scope` (all studies, or ketamine's); and
+    `notice_links` (a retraction or correction notice and the article it names); `coverage` (how
+    many records carry each field the site's claims rest on). The next re-tag
+    fills them (the tagger's version changed with them)."""
+    studies = db["studies"]
+    for column in ("ketamine", "psychotherapy", "duplicate_of"):
+        if column not in studies.columns_dict:
+            studies.add_column(column, int)
+        studies.create_index([column], if_not_exists=True)
+    if "final" not in db["tags"].columns_dict:
+        db["tags"].add_column("final", int)
+    db["evidence_map"].drop()
+    db["evidence_map"].create({"scope": str, "condition": str, "design": str, "studies": int},
+                              pk=("scope", "condition", "design"))
+    db["notice_links"].create(
+        {"notice_pmid": int, "target_pmid": int, "kind": str, "basis": str},
+        pk=("notice_pmid", "target_pmid"), if_not_exists=True)
+    db["notice_links"].create_index(["target_pmid"], if_not_exists=True)
+    db["coverage"].create({"field": str, "records": int}, pk="field", if_not_exists=True)
 
 
 def open_db(path, create: bool = True) -> Database:

@@ -9,23 +9,27 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 ALL_STUDIES = "All studies"  # the evidence map's and the chart's total row
+# the evidence map's scopes: every study, or the studies of any form of ketamine
+SCOPES = {"all": "1", "ketamine": "s.ketamine = 1"}
+COUNTED_ONCE = "s.duplicate_of IS NULL"  # a republished or duplicate record is the same study
 LATEST_DESIGNS = ("Systematic review/meta-analysis", "Randomized-controlled trial (RCT)")
 LATEST_PER_CELL = 5
 
 _EVIDENCE_MAP = """
-INSERT INTO evidence_map (condition, design, studies)
-SELECT c.value, s.design, count(*) FROM studies s, json_each(s.conditions) c
-WHERE s.design IS NOT NULL GROUP BY c.value, s.design
+INSERT INTO evidence_map (scope, condition, design, studies)
+SELECT :scope, c.value, s.design, count(*) FROM studies s, json_each(s.conditions) c
+WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY c.value, s.design
 UNION ALL
-SELECT :all, design, count(*) FROM studies WHERE design IS NOT NULL GROUP BY design
+SELECT :scope, :all, s.design, count(*) FROM studies s
+WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY s.design
 """
 
-_CONDITION_YEARS = """
+_CONDITION_YEARS = f"""
 INSERT INTO condition_years (condition, year, studies)
 SELECT c.value, s.year, count(*) FROM studies s, json_each(s.conditions) c
-WHERE s.year IS NOT NULL GROUP BY c.value, s.year
+WHERE s.year IS NOT NULL AND {COUNTED_ONCE} GROUP BY c.value, s.year
 UNION ALL
-SELECT :all, year, count(*) FROM studies WHERE year IS NOT NULL GROUP BY year
+SELECT :all, s.year, count(*) FROM studies s WHERE s.year IS NOT NULL AND {COUNTED_ONCE} GROUP BY s.year
 """
 
 _LATEST_EVIDENCE = f"""
@@ -34,15 +38,32 @@ SELECT condition, design, rank, pmid, title, year, journal, correction_status FR
   SELECT c.value AS condition, s.design, s.pmid, s.title, s.year, s.journal, s.correction_status,
          row_number() OVER (PARTITION BY c.value, s.design ORDER BY s.pub_date DESC, s.pmid DESC) AS rank
   FROM studies s, json_each(s.conditions) c
-  WHERE s.design IN ({", ".join("?" * len(LATEST_DESIGNS))})
+  WHERE s.design IN ({", ".join("?" * len(LATEST_DESIGNS))}) AND {COUNTED_ONCE}
 ) WHERE rank <= {LATEST_PER_CELL}
 """
 
 
+# what the site's claims rest on, and how to count the records that have it
+COVERAGE = {
+    "records": "SELECT count(*) FROM articles",
+    "abstract": "SELECT count(*) FROM articles WHERE abstract IS NOT NULL",
+    "publication date": "SELECT count(*) FROM articles WHERE pub_date IS NOT NULL",
+    "publication types": "SELECT count(DISTINCT pmid) FROM publication_types",
+    "MeSH headings": "SELECT count(DISTINCT pmid) FROM mesh_headings",
+    "date entered PubMed": "SELECT count(*) FROM articles WHERE entrez_date IS NOT NULL",
+    "date revised": "SELECT count(*) FROM articles WHERE date_revised IS NOT NULL",
+    "retraction and correction links": "SELECT count(DISTINCT pmid) FROM comments_corrections",
+    "flagged by a notice": "SELECT count(DISTINCT target_pmid) FROM notice_links",
+}
+
+
 def refresh_summaries(db: Database):
     """Rebuild the summary tables (call inside the transaction that changed `studies`)."""
-    for table in ("evidence_map", "condition_years", "latest_evidence"):
+    for table in ("evidence_map", "condition_years", "latest_evidence", "coverage"):
         db.execute(f"DELETE FROM {table}")
-    db.execute(_EVIDENCE_MAP, {"all": ALL_STUDIES})
+    for field, sql in COVERAGE.items():
+        db.execute("INSERT INTO coverage (field, records) VALUES (?, ?)", [field, db.execute(sql).fetchone()[0]])
+    for scope, condition in SCOPES.items():
+        db.execute(_EVIDENCE_MAP.format(counted=COUNTED_ONCE, scope=condition), {"all": ALL_STUDIES, "scope": scope})
     db.execute(_CONDITION_YEARS, {"all": ALL_STUDIES})
     db.execute(_LATEST_EVIDENCE, LATEST_DESIGNS)

@@ -16,14 +16,17 @@ from datetime import datetime, timezone
 from sqlite_utils import Database
 
 from db.schema import STUDY_COLUMNS
+from db.links import link_records
 from db.summaries import refresh_summaries
 from db.workers import in_order, worker_pool
 from pipeline.tagger import Tagger
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS
+from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS, TASK_FACET
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
-TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "rule", "tagger_version")
+TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "rule", "tagger_version", "final")
+KETAMINE_FORMS = frozenset({"Ketamine", "S-Ketamine", "R-Ketamine"})
+LABEL_FACETS = {facet: task for task, facet in TASK_FACET.items()}
 
 
 def tag_record(tagger: Tagger, title, abstract, publication_types=(), mesh=(), keywords=()):
@@ -54,6 +57,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
                 on_progress(done, len(pmids))
     if pmids or gone or not db["evidence_map"].count:
         with db.atomic():
+            link_records(db)
             refresh_summaries(db)
     return len(pmids)
 
@@ -82,8 +86,8 @@ def _tag_articles(batch) -> tuple[list[int], list[tuple], list[tuple]]:
     pmids, tag_rows, study_rows = [], [], []
     for pmid, title, abstract, *article in articles:
         tags, labels = tag_record(tagger, title, abstract, *indexed.get(pmid, ((), (), ())))
-        tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version)
-                     for t in tags]
+        tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version,
+                      _final(t, labels)) for t in tags]
         study_rows.append(_study(pmid, title, article, tags, labels, tagger.version, stamp))
         pmids.append(pmid)
     return pmids, tag_rows, study_rows
@@ -100,18 +104,26 @@ def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_ro
                             f"VALUES ({', '.join('?' * len(STUDY_COLUMNS))})", study_rows)
 
 
+def _final(tag, labels) -> int:
+    """0 for a candidate the study's labels overruled (a rule's or MeSH's value the linear layer
+    decided against), else 1."""
+    task = LABEL_FACETS.get(tag.facet)
+    return int(task is None or tag.value in DETAIL_VALUES or tag.value in labels[task])
+
+
 def _study(pmid, title, article, tags, labels, version, stamp) -> tuple:
     """One `studies` row, in STUDY_COLUMNS order."""
     year, pub_date, journal, is_retracted, correction_status = article
     level = next((int(t.value) for t in tags if t.facet == "evidence_level"), None)
-    kap = int(any(t.facet == "kap" for t in tags))
+    psychotherapy = int(any(t.facet == "kap" for t in tags))
+    ketamine = int(bool(KETAMINE_FORMS & set(labels["substances"])))
     as_json = lambda task: json.dumps(labels[task], ensure_ascii=False)  # noqa: E731
     first = lambda task: (labels[task] or [None])[0]  # noqa: E731
     return (pmid, title, year, pub_date, journal, first("study_type"), level, as_json("condition"),
-            as_json("application_form"), as_json("substances"), kap, as_json("age_of_participants"),
-            first("clinical_trial_phase"), as_json("study_control"), first("number_of_participants"),
-            is_retracted, correction_status, version, stamp, _details(tags),
-            next((int(t.value) for t in tags if t.facet == COUNT_FACET), None))
+            as_json("application_form"), as_json("substances"), psychotherapy & ketamine,
+            as_json("age_of_participants"), first("clinical_trial_phase"), as_json("study_control"),
+            first("number_of_participants"), is_retracted, correction_status, version, stamp, _details(tags),
+            next((int(t.value) for t in tags if t.facet == COUNT_FACET), None), ketamine, psychotherapy, None)
 
 
 def _details(tags) -> str:

@@ -24,7 +24,21 @@ EARLIEST_YEAR, LATEST_YEAR = 1700, date.today().year + 2
 
 _YEAR = re.compile(r"\b(1[7-9]\d\d|2[01]\d\d)\b")
 _WORD = re.compile(r"[A-Za-z]+|\d+")
-_NCT = re.compile(r"\bNCT\d{8}\b")
+# Trial registry accessions as printed in abstracts, by the DataBankList name NLM gives each registry
+REGISTRY_IDS = {
+    "ClinicalTrials.gov": r"NCT\d{8}",
+    "EudraCT": r"\d{4}[-\u2010\u2011]\d{6}[-\u2010\u2011]\d{2}(?:-\d{2})?",  # and CTIS's EU CT numbers
+    "ISRCTN": r"ISRCTN\d{8}",
+    "ANZCTR": r"ACTRN\d{14}p?",
+    "ChiCTR": r"ChiCTR(?:-[A-Z]{2,4}-)?\d{8,11}",
+    "IRCT": r"IRCT\d{6,14}N\d{1,3}",
+    "DRKS": r"DRKS\d{8}",
+    "CTRI": r"CTRI/\d{4}/\d{2,3}/\d{6}",
+    "JPRN": r"(?:jRCTs?\d{9,10}|UMIN\d{9})",
+}
+_REGISTRY_ID = re.compile("|".join(rf"(?P<r{i}>\b{pattern}\b)" for i, pattern in enumerate(REGISTRY_IDS.values())))
+_REGISTRIES = list(REGISTRY_IDS)
+_HYPHENS = re.compile("[\u2010\u2011]")
 
 
 def squash(text: str | None) -> str | None:
@@ -96,10 +110,12 @@ def compact_date(text: str | None) -> str | None:
     return iso_date(digits[:4], int(digits[4:6]) or None, digits[6:8])[1]
 
 
-def nct_ids(text: str | None) -> list[str]:
-    if not text or "NCT" not in text:
+def registry_ids(text: str | None) -> list[tuple[str, str]]:
+    """(registry, accession) of every trial registration the text names, sorted, once each."""
+    if not text:
         return []
-    return sorted(set(_NCT.findall(text)))
+    found = {(_REGISTRIES[int(m.lastgroup[1:])], _HYPHENS.sub("-", m.group())) for m in _REGISTRY_ID.finditer(text)}
+    return sorted(found)
 
 
 def clean_doi(value: str | None) -> str | None:

@@ -12,7 +12,7 @@ import hashlib
 import pickle
 from dataclasses import dataclass, field
 
-from pipeline.normalize import nct_ids
+from pipeline.normalize import registry_ids
 
 RETRACTED_TYPE = "Retracted Publication"
 TRIAL_REGISTRIES = frozenset(
@@ -82,9 +82,9 @@ class Article:
 
     def _add_trials_named_in_abstract(self):
         known = {a["accession"] for a in self.accessions}
-        for nct in nct_ids(self.article["abstract"]):
-            if nct not in known:
-                self.accessions.append({"databank": "ClinicalTrials.gov", "accession": nct, "source": "abstract"})
+        for registry, accession in registry_ids(self.article["abstract"]):
+            if accession not in known:
+                self.accessions.append({"databank": registry, "accession": accession, "source": "abstract"})
         for row in self.accessions:
             row["is_trial_registration"] = int(row["databank"] in TRIAL_REGISTRIES)
 

@@ -47,16 +47,36 @@ def evidence_map(tree) -> dict[tuple[str, str], tuple[int, str]]:
     return cells
 
 
-def test_landing_evidence_map_counts_match_the_studies(site, sql):
-    cells = evidence_map(page(site, "/"))
+@pytest.mark.parametrize("path, scope", [("/", "1"), ("/?ketamine=1", "ketamine = 1")])
+def test_landing_evidence_map_counts_match_the_studies(site, sql, path, scope):
+    """Each study once (a republished record is not counted again), and "any form of ketamine"
+    as a scope of its own; every count is the length of the list its link opens."""
+    cells = evidence_map(page(site, path))
+    once = f"duplicate_of is null and {scope}"
     for design, heading in (("Randomized-controlled trial (RCT)", "RCTs"),
                             ("Systematic review/meta-analysis", "Reviews & meta-analyses")):
-        assert cells["All studies", heading][0] == sql("select count(*) from studies where design = ?", [design])[0][0]
+        assert cells["All studies", heading][0] == sql(
+            f"select count(*) from studies where design = ? and {once}", [design])[0][0]
         assert cells["Depression", heading][0] == sql(
-            "select count(*) from studies s where design = ? and exists "
+            f"select count(*) from studies s where design = ? and {once} and exists "
             "(select 1 from json_each(s.conditions) where value = 'Depression')", [design])[0][0]
+        count, link = cells["Depression", heading]
+        listed = site(link.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_size=1").json()
+        assert listed["filtered_table_rows_count"] == count
     assert sum(n for (c, _), (n, _) in cells.items() if c == "All studies") == sql(
-        "select count(*) from studies where design is not null")[0][0]
+        f"select count(*) from studies where design is not null and {once}")[0][0]
+
+
+def test_the_ketamine_scope_holds_esketamine_and_arketamine(site, sql):
+    """38863284, an esketamine trial in alcohol use disorder, is a ketamine study though its
+    substances do not say "Ketamine"."""
+    substances, ketamine = sql("select substances, ketamine from studies where pmid = 38863284")[0]
+    assert "S-Ketamine" in json.loads(substances) and "Ketamine" not in json.loads(substances) and ketamine == 1
+    forms = sql("select count(*) from studies where ketamine = 1 and substances not like '%\"Ketamine\"%'")[0][0]
+    assert forms > 50
+    assert sql("select count(*) from studies where ketamine = 1")[0][0] == sql(
+        "select count(*) from studies s where exists (select 1 from json_each(s.substances) "
+        "where value in ('Ketamine', 'S-Ketamine', 'R-Ketamine'))")[0][0]
 
 
 def test_rcts_for_ptsd_in_two_clicks(site):
@@ -246,7 +266,8 @@ def test_retracted_article_has_a_banner_and_a_badge(site):
     banner = tree.cssselect("div.banner-danger")[0].text_content()
     assert "retracted" in banner and "Hand-written J. 2026" in banner
     listing = site("/kaplit/studies.json?is_retracted=1&_shape=array").json()
-    assert [r["pmid"] for r in listing] == [990000101]
+    # and the two articles whose retraction notices (39126500, 39126501) name them by title
+    assert sorted(r["pmid"] for r in listing) == [31065731, 32500209, 990000101]
     assert page(site, "/article/27797938").cssselect("div.banner") == []
 
 
@@ -385,8 +406,8 @@ def test_mutable_databases_are_never_cached(site_db, tmp_path):
     shutil.copy(site_db, copy)
     ds = make_datasette(copy, mutable=True)
     path = "/kaplit/studies.json?is_retracted=1&_shape=array"
-    assert len(asyncio.run(ds.client.get(path)).json()) == 1
+    assert len(asyncio.run(ds.client.get(path)).json()) == 3
     with sqlite3.connect(copy) as conn:
         conn.execute("update studies set is_retracted = 1 where pmid = 27797938")
     response = asyncio.run(ds.client.get(path))
-    assert "x-kaplit-cache" not in response.headers and len(response.json()) == 2
+    assert "x-kaplit-cache" not in response.headers and len(response.json()) == 4

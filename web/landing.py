@@ -6,9 +6,10 @@ so the page costs a handful of indexed reads whatever the size of the database.
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from urllib.parse import urlencode
 
-from db.summaries import ALL_STUDIES, LATEST_DESIGNS
+from db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
 from pipeline.taxonomy import EVIDENCE_LEVEL
 from web.charts import year_chart
 
@@ -28,21 +29,30 @@ assert set(DESIGNS) == set(EVIDENCE_LEVEL)
 CHART_CONDITIONS = 6
 
 
-def studies_url(datasette, database: str, condition: str | None = None, design: str | None = None) -> str:
-    """The studies table filtered to one cell of the evidence map, newest first."""
+SCOPE_NAMES = {"all": "All studies", "ketamine": "Any form of ketamine"}
+assert set(SCOPE_NAMES) == set(SCOPES)
+
+
+def studies_url(datasette, database: str, condition: str | None = None, design: str | None = None,
+                scope: str = "all") -> str:
+    """The studies table filtered to one cell of the evidence map (each study once), newest first."""
     params = {}
     if condition and condition != ALL_STUDIES:
         params["conditions__arraycontains"] = condition
     if design:
         params["design"] = design
+    if scope == "ketamine":
+        params["ketamine"] = 1
+    params["duplicate_of__isnull"] = 1
     params["_sort_desc"] = "pub_date"
     return datasette.urls.table(database, "studies") + "?" + urlencode(params)
 
 
-async def landing_context(datasette, database) -> dict:
+async def landing_context(datasette, database, scope: str = "all") -> dict:
     db = datasette.get_database(database)
     cells = {(r["condition"], r["design"]): r["studies"]
-             for r in (await db.execute("select condition, design, studies from evidence_map")).rows}
+             for r in (await db.execute("select condition, design, studies from evidence_map where scope = ?",
+                                        [scope])).rows}
     totals: dict[str, int] = {}
     for (condition, _), n in cells.items():
         totals[condition] = totals.get(condition, 0) + n
@@ -50,10 +60,14 @@ async def landing_context(datasette, database) -> dict:
     return {
         "designs": DESIGNS,
         "evidence_map": [
-            {"condition": c, "url": studies_url(datasette, database, c),
-             "cells": [{"count": cells.get((c, d), 0), "url": studies_url(datasette, database, c, d)}
+            {"condition": c, "url": studies_url(datasette, database, c, scope=scope),
+             "cells": [{"count": cells.get((c, d), 0), "url": studies_url(datasette, database, c, d, scope)}
                        for d in DESIGNS]}
             for c in conditions],
+        "scope": scope,
+        "scopes": {name: ("?ketamine=1" if name == "ketamine" else "?") for name in SCOPES},
+        "scope_names": SCOPE_NAMES,
+        "coverage": await _coverage(db),
         "latest": await _latest(datasette, db, database, conditions),
         "chart": await _chart(db, conditions),
         "provenance": await _provenance(db),
@@ -65,14 +79,16 @@ async def landing_context(datasette, database) -> dict:
 
 
 async def landing_links(datasette, database) -> list[str]:
-    """Every studies list the landing page links to."""
-    context = await landing_context(datasette, database)
-    links = [context["studies_url"]]
-    for row in context["evidence_map"]:
-        links += [row["url"], *(cell["url"] for cell in row["cells"] if cell["count"])]
-    for block in context["latest"]:
-        links += [group["url"] for group in block["designs"]]
-    return links
+    """Every studies list the landing page links to, in either scope."""
+    links = []
+    for scope in SCOPES:
+        context = await landing_context(datasette, database, scope)
+        links.append(context["studies_url"])
+        for row in context["evidence_map"]:
+            links += [row["url"], *(cell["url"] for cell in row["cells"] if cell["count"])]
+        for block in context["latest"]:
+            links += [group["url"] for group in block["designs"]]
+    return list(dict.fromkeys(links))
 
 
 async def _latest(datasette, db, database, conditions) -> list[dict]:
@@ -97,13 +113,27 @@ async def _chart(db, conditions):
     return year_chart(series)
 
 
+async def _coverage(db) -> dict:
+    """How many records carry each field the site's claims rest on (db/summaries.COVERAGE)."""
+    return {r["field"]: r["records"] for r in (await db.execute("select field, records from coverage")).rows}
+
+
 async def _provenance(db) -> dict:
-    run = (await db.execute(
+    run = [{**dict(r), "source": _source_name(r["source"])} for r in (await db.execute(
         "select kind, source, query, finished_at from crawl_runs where status != 'failed' "
-        "order by id desc limit 1")).rows
+        "order by id desc limit 1")).rows]
     versions = (await db.execute("select distinct tagger_version from studies limit 5")).rows
     return {
         "records": (await db.execute("select count(*) from studies")).rows[0][0],
         "run": dict(run[0]) if run else None,
         "tagger_versions": ", ".join(r[0] for r in versions if r[0]),
     }
+
+
+def _source_name(source: str | None) -> str | None:
+    """A run's source as a visitor may see it: "snapshot", a file's name, never a server path."""
+    if not source:
+        return source
+    kind, _, where = source.partition(":") if ":" in source.split()[0] else ("", "", source)
+    names = " ".join(PurePath(path).name for path in where.split())
+    return kind if names == kind else f"{kind} {names}".strip()

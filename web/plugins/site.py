@@ -36,7 +36,8 @@ async def article_page(datasette, request):
 
 async def landing_page(datasette, request):
     """Replaces Datasette's index page, which also costs a metadata deep copy per table."""
-    context = await landing_context(datasette, kaplit_database(datasette))
+    scope = "ketamine" if request.args.get("ketamine") == "1" else "all"
+    context = await landing_context(datasette, kaplit_database(datasette), scope)
     context["metadata"] = datasette.metadata()
     return Response.html(await datasette.render_template("landing.html", context, request=request))
 

@@ -5,11 +5,14 @@ driven by Playwright over `kaplit serve` on 127.0.0.1. Screenshots go to tests/a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +24,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("KAPLIT_ARTIFACTS") or Path(__file__).parent / "artifacts")
 PTSD = "Post-traumatic stress disorder (PTSD)"
+HOST = "kaplit.test"  # a host name of the tests' own, mapped to 127.0.0.1 for Chromium alone
 
 
 def free_port() -> int:
@@ -57,7 +61,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1"])
         yield chromium
         chromium.close()
 
@@ -133,3 +138,83 @@ def test_search_box_finds_studies(page, server):
     titles = page.locator("td.col-title a").all_inner_texts()
     assert len(titles) > 20 and "esketamine" in titles[0].lower()
     assert page.problems == []
+
+
+WALK_LIMIT = 300
+
+
+def test_every_link_stays_on_the_host_and_port_it_was_served_from(browser, server):
+    """From the landing page, a cached and a filtered studies page, an article page and
+    /taxonomy, every same-site link a page offers points at the host and port the visitor used
+    and answers 200: facets, "Next page", exports, articles (breadth first, 60 pages from each)."""
+    port = server.rsplit(":", 1)[1]
+    origin = f"http://{HOST}:{port}"
+    context = browser.new_context()
+    tab = context.new_page()
+    starts = ["/", "/kaplit/studies?_sort_desc=pub_date",  # rendered into the cache at start-up
+              f"/kaplit/studies?conditions__arraycontains={PTSD}&routes__arraycontains=Intravenous",
+              "/article/32412700", "/taxonomy"]
+    seen, failures = set(), []
+    for start in starts:
+        queue, walked = [origin + start], 0
+        while queue and walked < WALK_LIMIT // len(starts):
+            url = queue.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            walked += 1
+            failures += _visit(tab, url, server, origin, queue, seen)
+    context.close()
+    assert not failures, failures[:10]
+    assert len(seen) >= 200
+    assert any("_next=" in url for url in seen) and any("/article/" in url for url in seen)
+    assert any(url.endswith(".ris") or ".ris?" in url for url in seen)
+
+
+def _visit(tab, url, server, origin, queue, seen) -> list:
+    """Fetch one page; queue the same-site links it offers (a first "Next page" ahead of the
+    rest); the problems found."""
+    if DOWNLOAD.search(url.split("?")[0]):  # a browser saves these: fetch them as a program would
+        status, body = _download(url, server)
+        return [] if status == 200 and b"http://localhost" not in body else [(url, status)]
+    response = tab.goto(url)
+    if response.status != 200:
+        return [(url, response.status)]
+    if "text/html" not in (response.headers.get("content-type") or ""):
+        return []
+    problems = []
+    for href in tab.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
+        target = href.split("#")[0]
+        if target.startswith(("http://localhost", "http://127.0.0.1")):
+            problems.append((url, f"links to {target}"))
+        elif target.startswith(origin) and target not in seen:
+            if "_next=" in target and "_next=" not in url:
+                queue.insert(0, target)
+            else:
+                queue.append(target)
+    return problems
+
+
+DOWNLOAD = re.compile(r"\.(csv|ris|bib|atom|json|db)$")
+
+
+def _download(url: str, server: str) -> tuple[int, bytes]:
+    """GET `url` from the test server, keeping the host name the visitor used."""
+    parts = urllib.parse.urlsplit(url)
+    request = urllib.request.Request(server + parts.path + ("?" + parts.query if parts.query else ""),
+                                     headers={"Host": parts.netloc})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def test_choosing_a_condition_then_a_route_facet(page, server):
+    """A clinician narrows the studies list by clicking facets (no URL typed)."""
+    page.goto(server + "/kaplit/studies")
+    page.click(f"a[href*='conditions__arraycontains=']:has-text('{PTSD}')")
+    page.click("a[href*='routes__arraycontains=Intravenous']")
+    assert "conditions__arraycontains" in page.url and "routes__arraycontains=Intravenous" in page.url
+    shown = page.eval_on_selector_all("td.col-routes", "cells => cells.map(c => c.textContent)")
+    assert shown and all("Intravenous" in cell for cell in shown)

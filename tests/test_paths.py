@@ -9,6 +9,7 @@ import io
 import json
 import sqlite3
 import urllib.parse
+from pathlib import Path
 
 import bibtexparser
 import lxml.etree
@@ -278,3 +279,32 @@ def test_registry_ids_as_printed():
         "CTRI/2020/05/025123": "CTRI", "jRCTs031190179": "JPRN", "UMIN000016985": "JPRN",
         "DRKS00012345": "DRKS", "ChiCTR-OOC-17012239": "ChiCTR", "ISRCTN12345678": "ISRCTN",
         "NCT01234567": "ClinicalTrials.gov"}
+
+
+RETRACTION_OF = Path(__file__).parent / "fixtures" / "hand_written_retraction_of.xml"
+
+
+def test_a_notice_with_retraction_of_flags_its_article_at_once(tmp_path, snapshot_db):
+    """The notice's RetractionOf link flags 32412700 though the article's own record has no
+    RetractionIn yet; the flag holds through a re-ingest of the article's own file."""
+    import shutil
+
+    from db.ingest import ingest_paths
+    from db.schema import open_db
+    from db.tags import retag
+    from kaplit.config import snapshot_dir
+    from pipeline.sources import discover
+
+    path = tmp_path / "kaplit.db"
+    shutil.copy(snapshot_db, path)
+    db = open_db(path)
+    assert ingest_paths(db, [RETRACTION_OF], source="test", version="test").ok
+    retag(db)
+    flagged = "select is_retracted, correction_status from {} where pmid = 32412700"
+    assert db.execute(flagged.format("articles")).fetchone() == (1, "retracted")
+    assert db.execute(flagged.format("studies")).fetchone() == (1, "retracted")
+    assert db.execute("select notice_pmid, kind, basis from notice_links where target_pmid = 32412700"
+                      ).fetchall() == [(990000201, "retracted", "RetractionOf")]
+    assert ingest_paths(db, discover([snapshot_dir()]), source="snapshot", version="test").ok
+    retag(db)
+    assert db.execute(flagged.format("studies")).fetchone() == (1, "retracted")

@@ -34,6 +34,7 @@ from kaplit.config import shared_dir
 ESEARCH_LIMIT = 10_000
 FIRST_PMID = 800_000_000
 FAULTS = ("429", "500", "502", "503", "slow", "truncated", "error_body", "drop")
+VARYING_PARAMS = ("WebEnv", "mindate", "maxdate")  # left out of the key a fault is drawn by
 EARLIEST, LATEST = date(1990, 1, 1), date(2025, 12, 31)
 _RECORD = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>|<PubmedArticle\s.*?</PubmedArticle>", re.S)
 _FIRST_PMID = re.compile(rb"<PMID[^>]*>\d+</PMID>")
@@ -156,7 +157,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, raw_params):
         params = {k: v[-1] for k, v in raw_params.items()}
         endpoint = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
-        key = endpoint + repr(sorted((k, v) for k, v in params.items() if k != "WebEnv"))
+        # (not the dates: a crawl's window ends today, and the same run must draw the same faults tomorrow)
+        key = endpoint + repr(sorted((k, v) for k, v in params.items() if k not in VARYING_PARAMS))
         fault = self.state.pick_fault(key) if endpoint in ("esearch.fcgi", "efetch.fcgi") else None
         self.state.note({"t": time.time(), "endpoint": endpoint, "method": self.command,
                          "fault": fault, "params": {k: v for k, v in params.items() if k != "id"},

@@ -94,7 +94,8 @@ def sql_p95(db: Path, statements: list[tuple[str, tuple]], repeats: int = 3) -> 
 
 def served_p95(db: Path, requests: int = 600) -> dict:
     with sqlite3.connect(db) as conn:
-        cells = conn.execute("select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
+        cells = conn.execute(
+            "select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
     plan = [("facet", facet_path(*cells[i % len(cells)])) for i in range(requests // 2)]
     plan += [("search", "/kaplit/search?" + urlencode({"q": SEARCH_TERMS[i % len(SEARCH_TERMS)]}))
              for i in range(requests // 2)]

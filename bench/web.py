@@ -62,7 +62,8 @@ def request_plan(db: Path, total: int, seed: int = 11) -> list[tuple[str, str]]:
     """(page type, path) pairs, shuffled with a fixed seed."""
     rng = random.Random(seed)
     with sqlite3.connect(db) as conn:
-        cells = conn.execute("select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
+        cells = conn.execute(
+            "select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
         pmids = [r[0] for r in conn.execute("select pmid from articles where pmid >= ?", [FIRST_PMID])]
     makers = {
         "versions": lambda: "/-/versions.json",

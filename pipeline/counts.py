@@ -48,8 +48,8 @@ _WORDS = rf"(?:{_UP_TO_99})(?: hundred(?: (?:and )?(?:{_UP_TO_99}))?)?"
 _NOT_BETWEEN = _trie(("month", "months", "year", "years", "week", "weeks", "day", "days", "hour", "hours", "h",
                       "min", "minute", "minutes", "mg", "session", "sessions", "times", "studies", "reports",
                       "trials", "articles", "dose", "doses", "sites", "centers", "centres", "countries", "items",
-                      "groups", "arms", "visits", "million", "billion", "percent", "of", "to", "and", "or", "in", "at", "per",
-                      "with", "for", "from"))
+                      "groups", "arms", "visits", "million", "billion", "percent", "of", "to", "and", "or", "in",
+                      "at", "per", "with", "for", "from"))
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+"  # "1,035", not the "2015," of "In 2015, 26 veterans"
 # (the lookahead first: a count starts with a digit or the letter of "n =" or a number word)
 COUNTED = re.compile(rf"\b(?=[\dnotfse])(?:n\s*=\s*({_DIGITS})|({_DIGITS}|{_WORDS})\s+"

@@ -195,7 +195,11 @@ def test_esketamine_nasal_spray_trial_pmid_32412700(snapshot_records):
     for tag in tags:  # the evidence is where it says it is (a tag derived from others has no place)
         assert tag.source == "derived" or texts[tag.source][tag.start:tag.end] == tag.matched
     labels = tagger.labels(tags)
-    assert labels["substances"] == ["S-Ketamine"] and "Ketamine" not in labels["substances"]
+    # esketamine, not racemic ketamine; given "with comprehensive standard-of-care treatment (...
+    # newly initiated or optimized oral antidepressant[s])", which the retrained layer (rules-9)
+    # calls Combination Therapy, as the annotation defines it
+    assert labels["substances"][0] == "S-Ketamine" and "Ketamine" not in labels["substances"]
+    assert set(labels["substances"]) <= {"S-Ketamine", "Combination Therapy"}
 
 
 @pytest.mark.parametrize("pmid, design", [

@@ -39,6 +39,20 @@ def check(path) -> list[str]:
         return [f"{path}: not a readable SQLite database ({error})"]
 
 
+def author_conflicts(path) -> list[str]:
+    """ORCIDs that records give to differently named people (PubMed's ORCID data has such
+    errors): each authorship keeps its own name, so these are notes, not damage."""
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'author_conflicts'").fetchone():
+            return []
+        return [f"ORCID {orcid} is given to {spelled.replace(',', ' and ')} (PMIDs {pmids.replace(',', ', ')})"
+                for orcid, spelled, pmids in conn.execute(
+                    "SELECT orcid, spelled, pmids FROM author_conflicts ORDER BY orcid")]
+    finally:
+        conn.close()
+
+
 def _recover_interrupted_write(path: Path):
     """A write cut short (killed process, full disk) leaves a hot journal beside the file; the
     next read-write open rolls it back, as SQLite promises. The read-only check below cannot."""

@@ -14,6 +14,7 @@ from pipeline.record import Article
 WRITER_FIELDS = ("source_file", "ingested_at")
 ARTICLE_FIELDS = [c for c in ARTICLE_COLUMNS if c not in WRITER_FIELDS]
 AUTHOR_FIELDS = list(AUTHOR_COLUMNS)  # "id" first
+AUTHOR_NAME_FIELDS = AUTHOR_FIELDS[1:]  # also in article_authors: the name as each record gives it
 CHILD_FIELDS = {table: ["pmid", *columns] for table, (columns, _) in CHILD_TABLES.items()}
 
 # Child table → the Article attribute its rows come from (article_authors is built separately).
@@ -47,7 +48,7 @@ def _getter(fields):
 
 
 ARTICLE_GETTER = _getter(ARTICLE_FIELDS)
-AUTHOR_GETTER = _getter(AUTHOR_FIELDS[1:])
+AUTHOR_GETTER = _getter(AUTHOR_NAME_FIELDS)
 # Per child table: (whether rows carry a position, getter for the item's own fields). The
 # schema puts `position` first and the derived `url` last: rows are (pmid, [position], *values).
 CHILD_GETTERS = {
@@ -64,7 +65,7 @@ def prepare(record: Article, seq: int) -> tuple[tuple, list, dict]:
     for position, author in enumerate(record.authors, start=1):
         authors.append((author["author_id"], *AUTHOR_GETTER(author)))
         links.append((pmid, position, author["author_id"], "\n".join(author["affiliations"]) or None,
-                      author["equal_contrib"], seq))
+                      author["equal_contrib"], *AUTHOR_GETTER(author), seq))
     children = {"article_authors": links}
     for table, attribute in CHILD_SOURCES.items():
         positioned, getter = CHILD_GETTERS[table]

@@ -68,7 +68,8 @@ CHILD_TABLES = {
         ("pmid", "position"),
     ),
     "article_authors": (
-        {"position": int, "author_id": str, "affiliations": str, "equal_contrib": int},
+        {"position": int, "author_id": str, "affiliations": str, "equal_contrib": int,
+         **{column: str for column in AUTHOR_COLUMNS if column != "id"}},  # the name as the record gives it
         ("pmid", "position"),
     ),
     "mesh_headings": (
@@ -223,6 +224,35 @@ def m006_paths_people_take(db: Database):
         pk=("notice_pmid", "target_pmid"), if_not_exists=True)
     db["notice_links"].create_index(["target_pmid"], if_not_exists=True)
     db["coverage"].create({"field": str, "records": int}, pk="field", if_not_exists=True)
+
+
+AUTHOR_CONFLICTS_VIEW = """
+CREATE VIEW IF NOT EXISTS author_conflicts AS
+SELECT orcid, count(DISTINCT lower(coalesce(last_name, collective_name))) AS names,
+       group_concat(DISTINCT display_name) AS spelled, group_concat(pmid) AS pmids
+FROM article_authors WHERE orcid IS NOT NULL
+GROUP BY orcid HAVING count(DISTINCT lower(coalesce(last_name, collective_name))) > 1
+"""
+
+
+@migrations()
+def m007_authorship_names(db: Database):
+    """Each authorship keeps the name its record gives (`article_authors.last_name`, ...): the
+    `authors` row of an ORCID is a reversible link, and one ORCID given to two people by mistake
+    renamed one of them. A database made before gets the columns filled from `authors` (as it
+    showed them) and its articles with ORCID authors lose their content hash, so that the next
+    ingest of their files writes them again with their own names. `author_conflicts` lists an
+    ORCID that records give to differently named people."""
+    columns = db["article_authors"].columns_dict
+    missing = [c for c in AUTHOR_COLUMNS if c != "id" and c not in columns]
+    for column in missing:
+        db["article_authors"].add_column(column, str)
+    if missing:
+        names = ", ".join(missing)
+        db.execute(f"UPDATE article_authors SET ({names}) = (SELECT {names} FROM authors WHERE id = author_id)")
+        db.execute("UPDATE articles SET content_hash = NULL WHERE pmid IN "
+                   "(SELECT pmid FROM article_authors WHERE author_id LIKE 'orcid:%')")
+    db.execute(AUTHOR_CONFLICTS_VIEW)
 
 
 def open_db(path, create: bool = True) -> Database:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
+from db.rows import AUTHOR_NAME_FIELDS, ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
 from db.schema import CHILD_TABLES
 from pipeline.record import Article, Deletion, Rejected
 
@@ -241,16 +241,30 @@ class Merge:
             f"SELECT {fields}, ?, ? FROM {alias}.articles WHERE _seq IN ({accepted})",
             [self.source_file, now()])
         authors = _columns(AUTHOR_FIELDS)
+        touched = f"SELECT author_id FROM {alias}.article_authors WHERE _seq IN ({accepted})"
         self.conn.execute(
             f"INSERT OR IGNORE INTO main.authors ({authors}) SELECT {authors} FROM {alias}.authors "
-            f"WHERE id IN (SELECT author_id FROM {alias}.article_authors WHERE _seq IN ({accepted}))")
+            f"WHERE id IN ({touched})")
         for table, (_, pk) in CHILD_TABLES.items():
             fields = _columns(CHILD_FIELDS[table])
             verb = "INSERT" if "position" in pk else "INSERT OR IGNORE"
             self.conn.execute(f"{verb} INTO main.[{table}] ({fields}) SELECT {fields} "
                               f"FROM {alias}.[{table}] WHERE _seq IN ({accepted})")
+        self._name_authors(touched)
+
+    def _name_authors(self, author_ids: str):
+        """An `authors` row shows the name most of its authorships give (the first in sort order
+        on a tie), whatever order the records came in; each authorship keeps its own."""
+        names = _columns(AUTHOR_NAME_FIELDS)
+        self.conn.execute(f"""
+            UPDATE main.authors SET ({names}) = (
+              SELECT {names} FROM main.article_authors aa WHERE aa.author_id = authors.id
+              GROUP BY {names} ORDER BY count(*) DESC, {names} LIMIT 1)
+            WHERE id IN ({author_ids})
+              AND EXISTS (SELECT 1 FROM main.article_authors aa WHERE aa.author_id = authors.id)""")
 
     def _drop_orphan_authors(self):
+        self._name_authors("SELECT author_id FROM temp._old_authors")
         self.conn.execute("""
             DELETE FROM main.authors WHERE id IN (SELECT author_id FROM temp._old_authors)
             AND NOT EXISTS (SELECT 1 FROM main.article_authors aa WHERE aa.author_id = authors.id)

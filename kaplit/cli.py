@@ -229,7 +229,9 @@ def retag(db_path, everything):
 @cli.command()
 @DB_OPTION
 def check(db_path):
-    """Check a database file: SQLite integrity, foreign keys, full-text index."""
+    """Check a database file: SQLite integrity, foreign keys, full-text index; and list what the
+    records themselves contradict (one ORCID given to differently named authors)."""
+    from db.release import author_conflicts
     from db.release import check as check_db
 
     problems = check_db(db_path)
@@ -237,6 +239,8 @@ def check(db_path):
         click.secho(problem, fg="red", err=True)
     if problems:
         sys.exit(1)
+    for conflict in author_conflicts(db_path):
+        click.secho(f"note: {conflict}; each article shows the name its record gives", fg="yellow")
     click.echo(f"{db_path}: ok")
 
 

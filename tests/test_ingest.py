@@ -91,7 +91,8 @@ def test_revised_record_replaces_old_version_and_children(tmp_path, efetch_dir):
     for target in (db, db2):
         assert target.execute("select date_revised from articles where pmid = 38011560").fetchone()[0] == "2024-06-01"
         authors = [r[0] for r in target.execute(
-            "select display_name from authors join article_authors on id = author_id where pmid = 38011560 order by position")]
+            "select au.display_name from authors au join article_authors on id = author_id where pmid = 38011560 "
+            "order by position")]
         assert authors[0] == "Krystal-Revised JH"
         assert count(target, "select count(*) from authors where last_name = 'Krystal'") == 0
         assert count(target, "select count(*) from articles_fts where articles_fts match 'Krystal'") == 0

@@ -39,8 +39,7 @@ CHILD_QUERIES = {
     "sections": "select * from abstract_sections where pmid = ? order by position",
     "notices": f"select * from comments_corrections where pmid = ? and ref_type in "
                f"({','.join(repr(t) for t in NOTICE_TYPES)}) order by position",
-    "authors": "select au.display_name, au.orcid, aa.affiliations from article_authors aa "
-               "join authors au on au.id = aa.author_id where aa.pmid = ? order by aa.position",
+    "authors": "select display_name, orcid, affiliations from article_authors where pmid = ? order by position",
     "trials": "select * from trial_registrations where pmid = ? order by is_trial_registration desc",
     "mesh": "select * from mesh_headings where pmid = ? order by position",
     "publication_types": "select name from publication_types where pmid = ?",

@@ -11,9 +11,8 @@ ARTICLE_SQL = """
     from articles where pmid in ({marks})
 """
 AUTHOR_SQL = """
-    select aa.pmid, au.last_name, au.fore_name, au.initials, au.collective_name
-    from article_authors aa join authors au on au.id = aa.author_id
-    where aa.pmid in ({marks}) order by aa.pmid, aa.position
+    select pmid, last_name, fore_name, initials, collective_name
+    from article_authors where pmid in ({marks}) order by pmid, position
 """
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from crawler.standin import real_records
 from kaplit.config import shared_dir
+from testing.standin import real_records
 
 FIRST_PMID = 900_000_000
 

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+STANDIN = Path(__file__).resolve().parents[1] / "testing" / "standin.py"
+
 RATE_LIMIT = 3.0  # requests per second without an API key
 
 
@@ -27,7 +29,7 @@ def main():
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="kaplit-crawl-bench-"))
     log = scratch / "requests.jsonl"
-    server = subprocess.Popen([sys.executable, "-m", "crawler.standin", "--port", "0", "--records",
+    server = subprocess.Popen([sys.executable, str(STANDIN), "--port", "0", "--records",
                                str(args.records), "--fault-rate", str(args.fault_rate), "--log", str(log)],
                               stdout=subprocess.PIPE, text=True)
     try:

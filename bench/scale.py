@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import FIRST_PMID, write_corpus  # noqa: E402
 from bench.web import SEARCH_TERMS, facet_path, percentile, run_load, serve, wait_until_primed  # noqa: E402
-from web.app import load_metadata  # noqa: E402
+from kaplit.web.app import load_metadata  # noqa: E402
 
 PER_FILE = 50_000
 SEARCH_SQL = load_metadata()["databases"]["kaplit"]["queries"]["search"]["sql"]  # what the site runs

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db.tags import tag_record  # noqa: E402
+from kaplit.db.tags import tag_record  # noqa: E402
 from kaplit.config import shared_dir  # noqa: E402
-from pipeline.tagger import Tagger  # noqa: E402
+from kaplit.pipeline.tagger import Tagger  # noqa: E402
 
 
 def main():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from db.ingest import merge_staged
-from db.schema import open_db
-from db.staging import Counts, stage
+from kaplit.db.ingest import merge_staged
+from kaplit.db.schema import open_db
+from kaplit.db.staging import Counts, stage
 
 
 class StorePipeline:

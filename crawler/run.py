@@ -15,10 +15,10 @@ from pathlib import Path
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.spiders.pubmed import CrawlOutcome, PubmedSpider, Window
-from db.ingest import record_run
-from db.schema import open_db
-from db.staging import Counts, now
+from kaplit.crawler.spiders.pubmed import CrawlOutcome, PubmedSpider, Window
+from kaplit.db.ingest import record_run
+from kaplit.db.schema import open_db
+from kaplit.db.staging import Counts, now
 
 EARLIEST = date(1900, 1, 1)
 
@@ -64,7 +64,7 @@ def _last_successful_crawl(db_path, query):
 def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = False,
                    timeout: float | None = None) -> Settings:
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("kaplit.crawler.settings", priority="project")
     if timeout:
         settings.set("DOWNLOAD_TIMEOUT", timeout, priority="cmdline")
     if verbose:

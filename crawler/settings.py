@@ -7,7 +7,7 @@ delay when an API key is configured.
 """
 
 BOT_NAME = "kaplit"
-SPIDER_MODULES = ["crawler.spiders"]
+SPIDER_MODULES = ["kaplit.crawler.spiders"]
 ROBOTSTXT_OBEY = False  # an API, not pages; NCBI's usage policy is what we follow
 
 CONCURRENT_REQUESTS = 1
@@ -27,10 +27,10 @@ RETRY_BACKOFF_MAX = 30
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "crawler.middlewares.PoliteRetryMiddleware": 550,
-    "crawler.middlewares.BackoffMiddleware": 560,
+    "kaplit.crawler.middlewares.PoliteRetryMiddleware": 550,
+    "kaplit.crawler.middlewares.BackoffMiddleware": 560,
 }
-ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+ITEM_PIPELINES = {"kaplit.crawler.pipelines.StorePipeline": 300}
 
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
-from db.workers import in_order, worker_pool
-from pipeline import chunks, pubmed_xml
-from pipeline.sources import SourceError, medline_records, open_source, source_errors
+from kaplit.db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
+from kaplit.db.workers import in_order, worker_pool
+from kaplit.pipeline import chunks, pubmed_xml
+from kaplit.pipeline.sources import SourceError, medline_records, open_source, source_errors
 
 MEDLINE_BATCH = 2_000
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves

@@ -8,7 +8,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from db.schema import CHILD_TABLES
+from kaplit.db.schema import CHILD_TABLES
 
 COUNTED = ["articles", "authors", *CHILD_TABLES, "tags", "studies", "deleted_citations", "crawl_runs"]
 

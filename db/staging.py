@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from db.rows import AUTHOR_NAME_FIELDS, ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
-from db.schema import CHILD_TABLES
-from pipeline.record import Article, Deletion, Rejected
+from kaplit.db.rows import AUTHOR_NAME_FIELDS, ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
+from kaplit.db.schema import CHILD_TABLES
+from kaplit.pipeline.record import Article, Deletion, Rejected
 
 SEQ_PER_CHUNK = 1_000_000  # sequence numbers: chunk index * SEQ_PER_CHUNK + position in chunk
 

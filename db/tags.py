@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 
 from sqlite_utils import Database
 
-from db.schema import STUDY_COLUMNS
-from db.links import link_records
-from db.summaries import refresh_summaries
-from db.workers import in_order, worker_pool
-from pipeline.tagger import Tagger
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS, TASK_FACET
+from kaplit.db.schema import STUDY_COLUMNS
+from kaplit.db.links import link_records
+from kaplit.db.summaries import refresh_summaries
+from kaplit.db.workers import in_order, worker_pool
+from kaplit.pipeline.tagger import Tagger
+from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS, TASK_FACET
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves

@@ -79,8 +79,8 @@ def ingest(paths, db_path, strict, no_tag, workers):
     file holds a newer revision. A record that cannot be used (no PMID, an implausible abstract,
     markup nested hundreds deep) is skipped and named. Exits 1 if any file or record was rejected.
     """
-    from db.schema import open_db
-    from pipeline.sources import SourceError, discover
+    from kaplit.db.schema import open_db
+    from kaplit.pipeline.sources import SourceError, discover
 
     try:
         files = discover(paths)
@@ -99,7 +99,7 @@ def ingest(paths, db_path, strict, no_tag, workers):
 
 
 def _run_ingest(db, files, source, strict=False, workers=None):
-    from db.ingest import ingest_paths
+    from kaplit.db.ingest import ingest_paths
 
     total = sum(f.stat().st_size for f in files)
     with click.progressbar(length=total, label=f"Ingesting {len(files)} file(s)", file=sys.stderr,
@@ -132,8 +132,8 @@ def _print_ingest_summary(report, db_path):
 @click.option("--eutils-url", default=None, help="E-utilities base URL [default: NCBI's, or the config file's].")
 def build(db_path, snapshot, offline, eutils_url):
     """Build or refresh the database: crawl PubMed when it answers, otherwise load the snapshot."""
-    from db.schema import open_db
-    from pipeline.sources import discover
+    from kaplit.db.schema import open_db
+    from kaplit.pipeline.sources import discover
 
     from kaplit.reach import pubmed_reachable
 
@@ -190,7 +190,7 @@ def crawl(db_path, query, since, until, eutils_url, api_key, email, batch_size, 
 
 
 def _retag(db, everything=False):
-    from db.tags import retag
+    from kaplit.db.tags import retag
 
     with click.progressbar(length=1, label="Tagging", file=sys.stderr) as bar:
         def progress(done, total):
@@ -204,7 +204,7 @@ def _retag(db, everything=False):
 def _retag_file(db_path):
     from pathlib import Path
 
-    from db.schema import open_db
+    from kaplit.db.schema import open_db
 
     if Path(db_path).exists():
         db = open_db(db_path)
@@ -217,7 +217,7 @@ def _retag_file(db_path):
 @click.option("--all", "everything", is_flag=True, help="Re-tag every article, not only new, revised or out-of-date ones.")
 def retag(db_path, everything):
     """Tag the stored articles again (after a tagger update), without fetching anything."""
-    from db.schema import open_db
+    from kaplit.db.schema import open_db
 
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist.")
@@ -231,8 +231,8 @@ def retag(db_path, everything):
 def check(db_path):
     """Check a database file: SQLite integrity, foreign keys, full-text index; and list what the
     records themselves contradict (one ORCID given to differently named authors)."""
-    from db.release import author_conflicts
-    from db.release import check as check_db
+    from kaplit.db.release import author_conflicts
+    from kaplit.db.release import check as check_db
 
     problems = check_db(db_path)
     for problem in problems:
@@ -250,8 +250,8 @@ def check(db_path):
 def publish_snapshot(db_path, out_dir):
     """Write a compacted copy of the database with a manifest (counts per table, dates, queries,
     tagger and software versions, SHA-256) so that a researcher can cite exactly this data."""
-    from db.release import check as check_db
-    from db.release import publish
+    from kaplit.db.release import check as check_db
+    from kaplit.db.release import publish
 
     problems = check_db(db_path)
     if problems:
@@ -271,8 +271,8 @@ def tag_command(input_file, output_path):
     evidence, and `labels` per task of the PsyNamic annotation."""
     import json
 
-    from db.tags import tag_record
-    from pipeline.tagger import Tagger
+    from kaplit.db.tags import tag_record
+    from kaplit.pipeline.tagger import Tagger
 
     tagger = Tagger()
     with whole_or_nothing(output_path) as output:
@@ -331,9 +331,9 @@ def train(gold, out_file):
     the same gold file gives the same model file."""
     import json
 
-    from pipeline.evaluate import GoldError
-    from pipeline.linear import WEIGHTS
-    from pipeline.train import train as fit_layer
+    from kaplit.pipeline.evaluate import GoldError
+    from kaplit.pipeline.linear import WEIGHTS
+    from kaplit.pipeline.train import train as fit_layer
 
     try:
         model = fit_layer(gold)
@@ -359,7 +359,7 @@ def train(gold, out_file):
 @click.option("--per-label", is_flag=True, help="Also print every label's scores.")
 def eval_command(gold, per_label):
     """Score the tagger against human labels: weighted F1, precision and recall per task."""
-    from pipeline.evaluate import GoldError, evaluate_file, trained_on
+    from kaplit.pipeline.evaluate import GoldError, evaluate_file, trained_on
 
     try:
         results = evaluate_file(gold)
@@ -380,7 +380,7 @@ def eval_command(gold, per_label):
 
 
 def _crawl_settings(options):
-    from crawler.query import DEFAULT_QUERY
+    from kaplit.crawler.query import DEFAULT_QUERY
     from kaplit.settings import ConfigError, load_config, resolve
 
     try:
@@ -392,7 +392,7 @@ def _crawl_settings(options):
 
 
 def _run_crawl(db_path, settings, since=None, until=None, verbose=False, timeout=None):
-    from crawler.run import plan, run_crawl
+    from kaplit.crawler.run import plan, run_crawl
 
     windows = plan(db_path, settings["query"], since, until)
     bar = _Progress()
@@ -445,7 +445,7 @@ def serve(db_path, host, port, mutable):
     """Serve the database with Datasette (read-only by default)."""
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist; run `kaplit build --db {db_path}` first.")
-    from web.app import serve as serve_datasette
+    from kaplit.web.app import serve as serve_datasette
 
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)")
     serve_datasette(db_path, host=host, port=port, mutable=mutable)

@@ -8,13 +8,14 @@ then `../shared` next to the working directory); the offline snapshot from `KAPL
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-METADATA = REPO_ROOT / "metadata.yml"
-TEMPLATES = REPO_ROOT / "web" / "templates"
-PLUGINS = REPO_ROOT / "web" / "plugins"
-STATIC = REPO_ROOT / "web" / "static"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout (installed from a wheel: site-packages)
+WEB = Path(str(files("kaplit.web")))  # web/ in a checkout, kaplit/web/ installed: the package data
+METADATA = WEB / "metadata.yml"  # in a checkout a link to the top-level metadata.yml
+TEMPLATES = WEB / "templates"
+STATIC = WEB / "static"
 DEFAULT_DB = "kaplit.db"
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy
 
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
+from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 # How to read a feature's name (its first two characters say its kind), with an example: the

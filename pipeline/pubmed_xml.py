@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from lxml import etree
 
-from pipeline import chunks
-from pipeline.chunks import XMLError
-from pipeline.markup import text_of, to_html, to_text
-from pipeline.normalize import clean_doi, clean_pmcid, free_text_date, iso_date, squash
-from pipeline.record import Article, Deletion, RecordError, Rejected, author_key, display_name
+from kaplit.pipeline import chunks
+from kaplit.pipeline.chunks import XMLError
+from kaplit.pipeline.markup import text_of, to_html, to_text
+from kaplit.pipeline.normalize import clean_doi, clean_pmcid, free_text_date, iso_date, squash
+from kaplit.pipeline.record import Article, Deletion, RecordError, Rejected, author_key, display_name
 
 RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle", "DeleteCitation"})
 

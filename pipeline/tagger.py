@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 
-from pipeline import counts, indexed
-from pipeline.anchors import Anchor, AnchorIndex, anchors, near
-from pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
-from pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
+from kaplit.pipeline import counts, indexed
+from kaplit.pipeline.anchors import Anchor, AnchorIndex, anchors, near
+from kaplit.pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
+from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
 
 VERSION = "rules-9"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so

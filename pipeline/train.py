@@ -19,10 +19,10 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from pipeline.evaluate import f1_interval, load_gold, score_task
-from pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
-from pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
-from pipeline.taxonomy import GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.evaluate import f1_interval, load_gold, score_task
+from kaplit.pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
+from kaplit.pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
+from kaplit.pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
 C = 1.0  # inverse regularisation strength; cross-validation on the dev file tried 0.3 to 10

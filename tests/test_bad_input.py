@@ -7,7 +7,7 @@ import gzip
 import pytest
 from click.testing import CliRunner
 
-from db.schema import open_db
+from kaplit.db.schema import open_db
 from kaplit.cli import cli
 from tests.conftest import count
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+STANDIN = Path(__file__).resolve().parents[1] / "testing" / "standin.py"  # the stand-in E-utilities
+
 RECORDS = 26_000
 
 
@@ -24,7 +26,7 @@ class StandIn:
     def __init__(self, tmp: Path, *args: str):
         self.log = tmp / f"requests-{time.monotonic_ns()}.jsonl"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.standin", "--port", "0", "--log", str(self.log), *args],
+            [sys.executable, str(STANDIN), "--port", "0", "--log", str(self.log), *args],
             stdout=subprocess.PIPE, text=True,
         )
         line = self.process.stdout.readline()

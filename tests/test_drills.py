@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from bench.corpus import write_corpus
-from db import schema
-from db.schema import STUDY_COLUMNS
-from db.ingest import ingest_paths
-from db.release import check
-from db.tags import retag
+from kaplit.db import schema
+from kaplit.db.schema import STUDY_COLUMNS
+from kaplit.db.ingest import ingest_paths
+from kaplit.db.release import check
+from kaplit.db.tags import retag
 from kaplit.cli import cli
 
 FILES, PER_FILE = 4, 2500
@@ -164,7 +164,7 @@ def test_worker_pool_ends_when_the_parent_caught_sigterm(fail):
     code = f"""
 import signal
 signal.signal(signal.SIGTERM, lambda *args: None)  # what Scrapy's crawl leaves behind
-from db.workers import in_order, worker_pool
+from kaplit.db.workers import in_order, worker_pool
 for _ in range(20):
     try:
         with worker_pool(2, True) as (pool, count):

@@ -8,10 +8,10 @@ import re
 import pytest
 from lxml import etree
 
-from db.ingest import ingest_file, ingest_paths
-from db.schema import CHILD_TABLES, open_db
+from kaplit.db.ingest import ingest_file, ingest_paths
+from kaplit.db.schema import CHILD_TABLES, open_db
 from kaplit.config import snapshot_dir
-from pipeline.sources import discover
+from kaplit.pipeline.sources import discover
 from tests.conftest import SNAPSHOT_RECORDS, count
 
 TABLES = ["articles", "authors", *CHILD_TABLES, "deleted_citations", "articles_fts"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.record import Article, Rejected
-from pipeline.sources import read_records
+from kaplit.pipeline.record import Article, Rejected
+from kaplit.pipeline.sources import read_records
 
 
 def parse(shared, relative):

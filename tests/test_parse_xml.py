@@ -7,9 +7,9 @@ import gzip
 import pytest
 from lxml import etree
 
-from pipeline.pubmed_xml import XMLError, iter_records
-from pipeline.record import Article, Rejected
-from pipeline.sources import read_records
+from kaplit.pipeline.pubmed_xml import XMLError, iter_records
+from kaplit.pipeline.record import Article, Rejected
+from kaplit.pipeline.sources import read_records
 
 
 def parse_file(path):

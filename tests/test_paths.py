@@ -17,7 +17,7 @@ import lxml.html
 import pytest
 import rispy
 
-from web.search import MATCH_NOTHING, fts_query
+from kaplit.web.search import MATCH_NOTHING, fts_query
 
 PARAMS = {"search": {"q": "ketamine"}, "new_for_condition": {"condition": "PTSD"}}
 
@@ -203,9 +203,9 @@ def test_the_landing_page_says_what_the_records_lack(site, conn):
 
 
 def test_the_snapshot_alone_promises_no_retraction_flags(tmp_path, snapshot_db):
-    from db.schema import open_db
-    from db.tags import retag
-    from web.app import make_datasette
+    from kaplit.db.schema import open_db
+    from kaplit.db.tags import retag
+    from kaplit.web.app import make_datasette
     import asyncio
     import shutil
 
@@ -276,7 +276,7 @@ def test_registry_ids_of_every_major_registry_come_from_abstracts(conn, registry
 
 
 def test_registry_ids_as_printed():
-    from pipeline.normalize import registry_ids
+    from kaplit.pipeline.normalize import registry_ids
 
     text = ("Registered at EudraCT Number: 2009\u2010012399\u201028 and ACTRN12619001334190p; also "
             "IRCT20220118053756N1, CTRI/2020/05/025123, jRCTs031190179, UMIN000016985, DRKS00012345, "
@@ -296,11 +296,11 @@ def test_a_notice_with_retraction_of_flags_its_article_at_once(tmp_path, snapsho
     RetractionIn yet; the flag holds through a re-ingest of the article's own file."""
     import shutil
 
-    from db.ingest import ingest_paths
-    from db.schema import open_db
-    from db.tags import retag
+    from kaplit.db.ingest import ingest_paths
+    from kaplit.db.schema import open_db
+    from kaplit.db.tags import retag
     from kaplit.config import snapshot_dir
-    from pipeline.sources import discover
+    from kaplit.pipeline.sources import discover
 
     path = tmp_path / "kaplit.db"
     shutil.copy(snapshot_db, path)

@@ -150,8 +150,8 @@ def test_every_tag_with_offsets_is_highlighted_on_its_article_page(site, sql):
 
 
 def test_taxonomy_page_lists_every_facet_and_who_decides_each_label(site):
-    from pipeline.linear import WEIGHTS
-    from pipeline.taxonomy import FACETS
+    from kaplit.pipeline.linear import WEIGHTS
+    from kaplit.pipeline.taxonomy import FACETS
 
     tree = page(site, "/taxonomy")
     headings = [h.text_content() for h in tree.cssselect("section.facet h2")]
@@ -174,8 +174,8 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     abstracts carry it (counted here from the gold file itself)."""
     from collections import Counter
 
-    from pipeline.evaluate import load_gold
-    from pipeline.linear import WEIGHTS
+    from kaplit.pipeline.evaluate import load_gold
+    from kaplit.pipeline.linear import WEIGHTS
 
     annotated = Counter(label for row in load_gold(shared / "gold" / "dev.jsonl.gz")
                         for label in row["labels"].get("condition") or ())
@@ -195,8 +195,8 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
 def test_article_page_flags_tags_annotators_seldom_agree_with(site, sql):
     """Each tag of a gold label shows its held-out precision; below LOW_PRECISION the cell says to
     check the evidence (a study tagged "Substance abuse", precision 0.30), above it does not."""
-    from web.article import LOW_PRECISION
-    from web.taxonomy import held_out_precision
+    from kaplit.web.article import LOW_PRECISION
+    from kaplit.web.taxonomy import held_out_precision
 
     precision = held_out_precision()
     checked = set()
@@ -291,7 +291,7 @@ def test_hostile_markup_written_straight_into_the_database_renders_inert(site_db
     import asyncio
     import shutil
 
-    from web.app import make_datasette
+    from kaplit.web.app import make_datasette
 
     tampered = tmp_path / "kaplit.db"
     shutil.copy(site_db, tampered)
@@ -371,9 +371,9 @@ def test_sql_that_writes_is_refused(site, sql, statement):
 def test_immutable_pages_are_cached_and_primed_from_the_landing_page(site_db):
     import asyncio
 
-    from web.app import make_datasette
-    from web.landing import landing_links
-    from web.plugins.cache import cache_for, prime
+    from kaplit.web.app import make_datasette
+    from kaplit.web.landing import landing_links
+    from kaplit.web.plugins.cache import cache_for, prime
 
     ds = make_datasette(site_db)
 
@@ -400,7 +400,7 @@ def test_mutable_databases_are_never_cached(site_db, tmp_path):
     import asyncio
     import shutil
 
-    from web.app import make_datasette
+    from kaplit.web.app import make_datasette
 
     copy = tmp_path / "kaplit.db"
     shutil.copy(site_db, copy)

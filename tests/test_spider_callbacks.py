@@ -8,12 +8,12 @@ import pytest
 from scrapy.http import Request, XmlResponse
 from scrapy.utils.test import get_crawler
 
-from crawler.spiders.pubmed import PubmedSpider, Window
+from kaplit.crawler.spiders.pubmed import PubmedSpider, Window
 
 
 @pytest.fixture
 def spider(tmp_path):
-    from crawler import settings as project
+    from kaplit.crawler import settings as project
 
     crawler = get_crawler(PubmedSpider, settings_dict={
         name: getattr(project, name) for name in ("RETRY_TIMES", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX")})

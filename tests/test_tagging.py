@@ -9,17 +9,17 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from db.schema import STUDY_COLUMNS, open_db
-from db.tags import retag, tag_record
+from kaplit.db.schema import STUDY_COLUMNS, open_db
+from kaplit.db.tags import retag, tag_record
 from kaplit.cli import cli
-from pipeline.evaluate import f1_interval, load_gold, resampled_f1, score_task
-from pipeline.linear import WEIGHTS, LinearLayer
-from pipeline.record import Article
-from pipeline.sources import discover, read_records
-from pipeline.tagger import ANNOTATED_PSYCHIATRIC, NOTICE, Tagger
-from pipeline import counts
-from pipeline.taxonomy import GOLD_LABELS
-from pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
+from kaplit.pipeline.evaluate import f1_interval, load_gold, resampled_f1, score_task
+from kaplit.pipeline.linear import WEIGHTS, LinearLayer
+from kaplit.pipeline.record import Article
+from kaplit.pipeline.sources import discover, read_records
+from kaplit.pipeline.tagger import ANNOTATED_PSYCHIATRIC, NOTICE, Tagger
+from kaplit.pipeline import counts
+from kaplit.pipeline.taxonomy import GOLD_LABELS
+from kaplit.pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
@@ -693,7 +693,7 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from pipeline.tagger import (KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice,
+    from kaplit.pipeline.tagger import (KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice,
                                  _participants)
 
     def every_regex(title, abstract):
@@ -722,8 +722,8 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
 def test_negation_scopes_are_those_of_the_regex(shared):
     """_split_negated tries NEGATED only where a negation word starts (a speed-up): it must blank
     out exactly what NEGATED.sub over the whole text would, on every gold title and abstract."""
-    from pipeline.linear import NEGATED, _split_negated, negation_cues
-    from pipeline.tagger import ANCHORS, CUES
+    from kaplit.pipeline.linear import NEGATED, _split_negated, negation_cues
+    from kaplit.pipeline.tagger import ANCHORS, CUES
 
     def everywhere(lowered):
         negated = []
@@ -745,7 +745,7 @@ def test_negation_scopes_are_those_of_the_regex(shared):
 def test_long_words_also_count_by_their_first_six_letters():
     """Hand-written sentence. "randomised" is `a:randomised` and `a*random` (one feature for
     randomised / randomized / randomly); the stem's evidence is the whole word it begins."""
-    from pipeline.linear import _locate, features
+    from kaplit.pipeline.linear import _locate, features
 
     abstract = "Adults with depression were randomised to ketamine or midazolam."
     found, views = features("Ketamine trial", abstract, [], {})
@@ -759,8 +759,8 @@ def test_long_words_also_count_by_their_first_six_letters():
 def test_features_read_through_the_vocabulary_are_those_training_sees(shared):
     """The tagger computes only the features the layer weighs (its vocabulary): on every gold
     record they must be exactly the weighed ones among those training computes."""
-    from pipeline.linear import LinearLayer, features
-    from pipeline.tagger import rule_labels
+    from kaplit.pipeline.linear import LinearLayer, features
+    from kaplit.pipeline.tagger import rule_labels
 
     layer, rules = LinearLayer.load(), Tagger(linear=False)
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
@@ -780,7 +780,7 @@ def test_words_are_those_the_regex_finds(shared, snapshot_records):
     into the words the plain regex finds, non-ASCII letters and leading hyphens included."""
     import re
 
-    from pipeline.linear import words
+    from kaplit.pipeline.linear import words
 
     regex = re.compile(r"[a-z0-9][a-z0-9\-]*")
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
@@ -795,7 +795,7 @@ def test_words_are_those_the_regex_finds(shared, snapshot_records):
 def test_remembered_reasons_are_bounded_and_still_right(shared, monkeypatch):
     """A decision's reasons are remembered per (label, strongest features); with room for three
     the layer starts over as it must and every record gets the reasons it gets with no memory."""
-    import pipeline.linear
+    import kaplit.pipeline.linear
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
         rows = [json.loads(line) for _, line in zip(range(40), handle)]
@@ -811,7 +811,7 @@ def test_remembered_reasons_are_bounded_and_still_right(shared, monkeypatch):
 def test_remembered_words_are_bounded_and_still_right():
     """WordFeatures remembers each word's feature names; past WORDS_REMEMBERED distinct words it
     starts over (memory stays bounded) and keeps answering the same."""
-    from pipeline.linear import WORDS_REMEMBERED, LinearLayer
+    from kaplit.pipeline.linear import WORDS_REMEMBERED, LinearLayer
 
     words = LinearLayer.load().vocabulary["a:"]
     first = words["randomised"]

@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from web.app import load_metadata
+from kaplit.web.app import load_metadata
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_export_links_offered_only_with_pmids(get):
 
 
 def test_medline_page_ranges_are_expanded():
-    from web.citations import _pages
+    from kaplit.web.citations import _pages
 
     assert _pages("454-81") == ("454", "481")
     assert _pages("e2305772120") == ("e2305772120", None)

@@ -12,9 +12,9 @@ from datasette.app import Datasette
 from datasette.utils import parse_metadata
 
 from kaplit import __version__
-from kaplit.config import METADATA, PLUGINS, STATIC, TEMPLATES
-from web.database import KaplitDatabase
-from web.urls import is_html_request
+from kaplit.config import METADATA, STATIC, TEMPLATES
+from kaplit.web.database import KaplitDatabase
+from kaplit.web.urls import is_html_request
 
 SETTINGS = {
     "sql_time_limit_ms": 3000,
@@ -52,7 +52,6 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
     ds = KaplitDatasette(
         metadata=load_metadata(Path(db_path).stem),
         template_dir=str(TEMPLATES),
-        plugins_dir=str(PLUGINS),
         static_mounts=[("kaplit-static", str(STATIC))],
         settings=SETTINGS,
         version_note=f"kaplit {__version__}",
@@ -65,7 +64,7 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
 def serve(db_path, host: str, port: int, mutable: bool = False):
     import uvicorn
 
-    from web.plugins.cache import enable_priming
+    from kaplit.web.plugins.cache import enable_priming
 
     ds = make_datasette(db_path, mutable=mutable)
     enable_priming(ds)

@@ -6,9 +6,9 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from pipeline.taxonomy import FACETS
-from web.markup import Span, render
-from web.taxonomy import held_out_precision
+from kaplit.pipeline.taxonomy import FACETS
+from kaplit.web.markup import Span, render
+from kaplit.web.taxonomy import held_out_precision
 
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI = "https://doi.org/{}"

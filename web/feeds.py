@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from feedgen.feed import FeedGenerator
 
-from web.citations import PUBMED_URL
+from kaplit.web.citations import PUBMED_URL
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

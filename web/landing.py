@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import PurePath
 from urllib.parse import urlencode
 
-from db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
-from pipeline.taxonomy import EVIDENCE_LEVEL
-from web.charts import year_chart
+from kaplit.db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
+from kaplit.pipeline.taxonomy import EVIDENCE_LEVEL
+from kaplit.web.charts import year_chart
 
 # Columns of the evidence map, strongest evidence first, with the short headings shown.
 DESIGNS = {

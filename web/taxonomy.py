@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from pipeline.linear import FEATURE_KINDS, WEIGHTS
-from pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
-from pipeline.tagger import Tagger
+from kaplit.pipeline.linear import FEATURE_KINDS, WEIGHTS
+from kaplit.pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.tagger import Tagger
 
 
 @lru_cache(maxsize=1)

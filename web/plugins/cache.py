@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from web.landing import landing_links
-from web.urls import DATA_EXTENSION, kaplit_database
+from kaplit.web.landing import landing_links
+from kaplit.web.urls import DATA_EXTENSION, kaplit_database
 
 SKIP_PREFIX = "/-/"
 MAX_PAGE_BYTES = 4 * 1024 * 1024

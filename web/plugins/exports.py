@@ -4,8 +4,8 @@ citations, and an .atom feed of the articles."""
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from web.citations import bibtex, cell_value, load, ris
-from web.feeds import atom
+from kaplit.web.citations import bibtex, cell_value, load, ris
+from kaplit.web.feeds import atom
 
 
 def _can_render(columns):

@@ -7,7 +7,7 @@ from datasette import hookimpl
 from datasette.handle_exception import handle_exception as default_handler
 from datasette.views.base import DatasetteError
 
-from web.search import fts_query
+from kaplit.web.search import fts_query
 
 RAW_SEARCH_HINT = (
     "The search could not run: {error}. With _searchmode=raw the words are read as FTS5 query "

@@ -7,11 +7,11 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
-from web.article import load_article
-from web.citations import cell_value
-from web.landing import landing_context
-from web.taxonomy import taxonomy_context
-from web.urls import article_url, kaplit_database
+from kaplit.web.article import load_article
+from kaplit.web.citations import cell_value
+from kaplit.web.landing import landing_context
+from kaplit.web.taxonomy import taxonomy_context
+from kaplit.web.urls import article_url, kaplit_database
 
 
 @hookimpl

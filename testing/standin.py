@@ -11,7 +11,7 @@ What it does not do is search: every record matches every query (a query contain
 returns NCBI's error for a malformed query). Records without dates get deterministic entrez
 (EDAT) and modification (MDAT) dates spread over 1990 to 2025.
 
-    python -m crawler.standin --port 8765 --records 30000 --fault-rate 0.2 --log requests.jsonl
+    python testing/standin.py --port 8765 --records 30000 --fault-rate 0.2 --log requests.jsonl
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import re
 import threading
@@ -29,7 +30,11 @@ from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from kaplit.config import shared_dir
+
+
+def shared_dir() -> Path:
+    """The shared data folder: $KAPLIT_SHARED, else ../shared beside this checkout."""
+    return Path(os.environ.get("KAPLIT_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 
 ESEARCH_LIMIT = 10_000
 FIRST_PMID = 800_000_000

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kaplit.db.tags import tag_record  # noqa: E402
 from kaplit.config import shared_dir  # noqa: E402
+from kaplit.db.tags import tag_record  # noqa: E402
 from kaplit.pipeline.tagger import Tagger  # noqa: E402
 
 

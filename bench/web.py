@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import json
+import os
 import random
 import socket
 import sqlite3

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.utils.defer import deferred_to_future
 from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError
+from scrapy.utils.defer import deferred_to_future
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError
 from twisted.internet.task import deferLater
 

@@ -8,6 +8,8 @@ sync by triggers.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database, Migrations
 from sqlite_utils.db import ForeignKey
 
@@ -253,6 +255,18 @@ def m007_authorship_names(db: Database):
         db.execute("UPDATE articles SET content_hash = NULL WHERE pmid IN "
                    "(SELECT pmid FROM article_authors WHERE author_id LIKE 'orcid:%')")
     db.execute(AUTHOR_CONFLICTS_VIEW)
+
+
+def pending_migrations(path) -> list[str]:
+    """The schema changes a database file still lacks (read-only: for `kaplit serve`, which
+    must not write the file it serves)."""
+    db = Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    try:
+        if not db["_sqlite_migrations"].exists():
+            return [m.name for m in migrations._migrations]
+        return [m.name for m in migrations.pending(db)]
+    finally:
+        db.close()
 
 
 def open_db(path, create: bool = True) -> Database:

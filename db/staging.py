@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kaplit.db.rows import AUTHOR_NAME_FIELDS, ARTICLE_FIELDS, AUTHOR_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
+from kaplit.db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, AUTHOR_NAME_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
 from kaplit.db.schema import CHILD_TABLES
 from kaplit.pipeline.record import Article, Deletion, Rejected
 

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 from sqlite_utils import Database
 
-from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.links import link_records
+from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.summaries import refresh_summaries
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.tagger import Tagger
@@ -67,7 +67,8 @@ def _read_batch(db: Database, pmids: list[int]) -> tuple[list, dict]:
     marks = ",".join("?" * len(pmids))
     indexed: dict[int, tuple[list, list, list]] = {}
     for slot, sql in enumerate((f"SELECT pmid, name FROM publication_types WHERE pmid IN ({marks})",
-                                f"SELECT pmid, descriptor FROM mesh_headings WHERE pmid IN ({marks}) ORDER BY pmid, position",
+                                f"SELECT pmid, descriptor FROM mesh_headings WHERE pmid IN ({marks}) "
+                                f"ORDER BY pmid, position",
                                 f"SELECT pmid, keyword FROM keywords WHERE pmid IN ({marks})")):
         for pmid, term in db.execute(sql, pmids):
             indexed.setdefault(pmid, ([], [], []))[slot].append(term)

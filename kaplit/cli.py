@@ -134,7 +134,6 @@ def build(db_path, snapshot, offline, eutils_url):
     """Build or refresh the database: crawl PubMed when it answers, otherwise load the snapshot."""
     from kaplit.db.schema import open_db
     from kaplit.pipeline.sources import discover
-
     from kaplit.reach import pubmed_reachable
 
     settings = _crawl_settings({"eutils_url": eutils_url})
@@ -162,14 +161,16 @@ def build(db_path, snapshot, offline, eutils_url):
 
 @cli.command()
 @DB_OPTION
-@click.option("--query", default=None, help="PubMed query [default: the curated ketamine/KAP query, see crawler/query.py].")
+@click.option("--query", default=None,
+              help="PubMed query [default: the curated ketamine/KAP query, see crawler/query.py].")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Records entered or revised on or after this date [default: since the last successful crawl].")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Up to this date [default: today].")
 @click.option("--eutils-url", default=None, help="E-utilities base URL [default: NCBI's].")
 @click.option("--api-key", default=None, help="NCBI API key (allows 10 requests/s) [env: NCBI_API_KEY].")
 @click.option("--email", default=None, help="Contact e-mail sent to NCBI [env: NCBI_EMAIL].")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None, help="Records per efetch request [default: 1000].")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=None,
+              help="Records per efetch request [default: 1000].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Config file [default: ./kaplit.toml or ~/.config/kaplit/config.toml].")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=None,
@@ -214,7 +215,8 @@ def _retag_file(db_path):
 
 @cli.command()
 @DB_OPTION
-@click.option("--all", "everything", is_flag=True, help="Re-tag every article, not only new, revised or out-of-date ones.")
+@click.option("--all", "everything", is_flag=True,
+              help="Re-tag every article, not only new, revised or out-of-date ones.")
 def retag(db_path, everything):
     """Tag the stored articles again (after a tagger update), without fetching anything."""
     from kaplit.db.schema import open_db
@@ -445,7 +447,15 @@ def serve(db_path, host, port, mutable):
     """Serve the database with Datasette (read-only by default)."""
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist; run `kaplit build --db {db_path}` first.")
+    from kaplit.db.schema import pending_migrations
     from kaplit.web.app import serve as serve_datasette
+
+    pending = pending_migrations(db_path)
+    if "m001_initial" in pending:
+        fail(f"{db_path} is not a kaplit database; `kaplit build --db FILE` makes one.")
+    if pending:
+        fail(f"{db_path} was made by an older kaplit and lacks {', '.join(pending)}; "
+             f"`kaplit retag --db {db_path}` brings it up to date (a served file is never written).")
 
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)")
     serve_datasette(db_path, host=host, port=port, mutable=mutable)

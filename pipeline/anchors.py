@@ -13,7 +13,8 @@ match can only start on it: the regex is tried there alone instead of across a w
 
 The pass is ahocorasick_rs's DFA (Rust), not pyahocorasick: on the gold abstracts (~1,900
 characters, ~60 anchor hits each) pyahocorasick's trie walk took 38 us an abstract, the DFA 13
-(bench/tag.py: the whole tagger ~11 % faster, ~2,050 -> ~2,280 abstracts/s). Its matches come as (word number, start, end) in
+(bench/tag.py: the whole tagger ~11 % faster, ~2,050 -> ~2,280 abstracts/s). Its matches come as
+(word number, start, end) in
 characters of the str, overlapping ones included, as pyahocorasick's `iter` gave them.
 """
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy
 
-from kaplit.pipeline.taxonomy import GOLD_LABELS
 from kaplit.pipeline.linear import WEIGHTS
 from kaplit.pipeline.tagger import Tagger
+from kaplit.pipeline.taxonomy import GOLD_LABELS
 
 
 @dataclass

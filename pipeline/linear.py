@@ -304,7 +304,8 @@ class LinearLayer:
                 picked = [n for n in numbers if scores[n] > 0]
                 if task in self.whole and (not picked or task in SINGLE_LABEL):
                     picked = [max(numbers, key=scores.__getitem__)]
-            chosen += with_named(picked, [n for n in named if n in numbers], task, scores.__getitem__) if named else picked
+            chosen += (with_named(picked, [n for n in named if n in numbers], task, scores.__getitem__)
+                       if named else picked)
         views = views or {}
         return [self._named_in_title(n, scores[n], found, views) if n in named
                 else self._decision(n, scores[n], found, views) for n in chosen]

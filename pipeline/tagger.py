@@ -155,7 +155,8 @@ TEXT_RULES = [
         ("Cannabis use", r"\b(cannabis|marijuana|marihuana)\b"),
         ("Tobacco/smoking", r"\b(tobacco|smoking cessation|smokers?|nicotine dependence|cigarettes?)\b"),
         ("Recreational ketamine use/harms", r"\b(ketamine[- ](abuse|abuser|abusers|misuse|dependence|addiction|user|"
-                                            r"users|uropathy|cystitis|bladder)|(recreational|illicit|street) ketamine)\b"),
+                                            r"users|uropathy|cystitis|bladder)|"
+                                            r"(recreational|illicit|street) ketamine)\b"),
         ("Anaesthesia/sedation/acute analgesia", r"\b(general an(a)?esthesia|induction of an(a)?esthesia|"
                                                  r"procedural sedation|sedation|post-?operative (pain|analgesia)|"
                                                  r"perioperative|intraoperative|surgery|surgical patients|"
@@ -184,9 +185,11 @@ TEXT_RULES = [
 
 # The notice's own words open or close its title: "Author Correction: ...", "Retraction Note: ...",
 # "Comment on: ...", "Reply to ...", "'The trial's title': Erratum." (a letter may report a study: no notice)
-NOTICE_TITLE = re.compile(r"^\W*(?:(?:author correction|correction|corrigendum|erratum|retraction note|retraction notice|"
-                          r"notice of retraction|expression of concern|editorial|comment)(?: (?:to|on))?\s*(?::|[\"'“‘]|\W*$)|"
-                          r"(?:in )?(?:reply|response) to (?:the )?(?:[\"'“‘]|letter|comment|commentary|editorial))|:\s*(?:erratum|corrigendum|correction)\W*$", re.I)
+NOTICE_TITLE = re.compile(
+    r"^\W*(?:(?:author correction|correction|corrigendum|erratum|retraction note|retraction notice|"
+    r"notice of retraction|expression of concern|editorial|comment)(?: (?:to|on))?\s*(?::|[\"'“‘]|\W*$)|"
+    r"(?:in )?(?:reply|response) to (?:the )?(?:[\"'“‘]|letter|comment|commentary|editorial))|"
+    r":\s*(?:erratum|corrigendum|correction)\W*$", re.I)
 
 PUBLICATION_TYPE_RULES = {
     "Randomized Controlled Trial": ("study_design", "Randomized-controlled trial (RCT)"),
@@ -265,7 +268,8 @@ class Tagger:
     def _rule_pass(self, title, abstract, publication_types, mesh, keywords) -> tuple[list[Tag], list[tuple]]:
         """The rules' tags, and per source field its text, lower-case text and anchor spots."""
         tags: list[Tag] = []
-        texts = [(source, text, text.lower()) for source, text in (("title", title or ""), ("abstract", abstract or ""))]
+        texts = [(source, text, text.lower())
+                 for source, text in (("title", title or ""), ("abstract", abstract or ""))]
         texts = [(source, text, lowered, ANCHORS.spots(lowered) if len(lowered) == len(text) else None)
                  for source, text, lowered in texts]  # (case folding that moves offsets: no shortcut)
         candidates = sorted(ANCHORS.always.union(*(range(COUNT) if spots is None else spots for *_, spots in texts))

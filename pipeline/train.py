@@ -25,41 +25,24 @@ from kaplit.pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_la
 from kaplit.pipeline.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
-C = 1.0  # inverse regularisation strength; cross-validation on the dev file tried 0.3 to 10
+# The settings below were chosen by cross-validation on the dev file; docs/tagger-experiments.md
+# keeps what each was compared with and what it gave.
+C = 1.0  # inverse regularisation strength
 RULE_SCALE = 2.0  # rule features count double: they are fewer and sharper than single words
 FOLDS = 5
 MARGIN = 0.005  # the layer takes a label over from the rules only if it scores this much higher
-# Rare labels (anxiety, alcoholism, case reports, ...) weigh as much in training as common ones, for
-# the tasks where cross-validation showed it to help (condition 0.890 -> 0.895, study_type 0.821 ->
-# 0.827; with the Naive Bayes scaling also age +0.007 and trial phase +0.004, mean of four fold
-# arrangements); for the others it lowered F1 (study control -0.015, participants 0.675 -> 0.658).
+# rare labels (anxiety, alcoholism, case reports, ...) weigh as much in training as common ones
 BALANCED = {"condition", "study_type", "application_form", "substances", "age_of_participants",
             "clinical_trial_phase"}
-# The tasks that weigh words by their stems too (pipeline/linear.py, STEM), as cross-validation
-# (5 shuffles of the folds) advised: design +0.011, number of participants +0.005; condition,
-# route, substances, age, phase and control gained nothing.
-STEMMED = {"study_type", "number_of_participants"}
-# The tasks whose features count by their Naive Bayes log-count ratio in the logistic fit ("NBSVM",
-# Wang & Manning 2012), with this C; the ratio is folded into the weights, so tagging is unchanged.
-# Cross-validation as shipped, mean over four arrangements of the folds: study_type +0.017,
-# study_control +0.014, application_form +0.012, substances +0.010, clinical_trial_phase +0.006,
-# condition +0.005, age +0.001; number_of_participants lost (layer alone 0.825 -> 0.821).
-# C = 1 instead of 0.3: condition and age the same, route, substances, phase and control lower (the
-# design: NB_C_TASK).
+STEMMED = {"study_type", "number_of_participants"}  # words weigh by their stems too (linear.STEM)
+# features count by their Naive Bayes log-count ratio in the logistic fit ("NBSVM", Wang & Manning
+# 2012), with this C; the ratio is folded into the weights, so tagging is unchanged
 NAIVE_BAYES = set(GOLD_LABELS) - {"number_of_participants"}
 NB_C = 0.3
-# The design fits its Naive Bayes-scaled model less tightly: C 0.7 instead of 0.3 raised study_type
-# on each of four fold arrangements (0.8567/0.8459/0.8497/0.8469 -> 0.8575/0.8472/0.8530/0.8541;
-# mean +0.003; C 0.5 +0.002, C 1 +0.001), and on six arrangements not used to choose it (seeds 4-9):
-# 0.8540 -> 0.8572, up on five. Condition gained nothing from 0.2 or 0.5.
-NB_C_TASK = {"study_type": 0.7}
-# The tasks whose weights are the mean of the Naive Bayes-scaled model and a plain one (both sparse;
-# the mean is still one linear model): condition +0.003 over four fold arrangements
-# (+0.004/+0.005/+0.001/+0.002); route, substances and age lost with it, design too (layer alone).
+NB_C_TASK = {"study_type": 0.7}  # the design's Naive Bayes-scaled model, fitted less tightly
+# weights are the mean of the Naive Bayes-scaled model and a plain one (still one linear model)
 MIXED = {"condition"}
-# The tasks whose labels the layer chooses as a set among those the annotators used together
-# (pipeline/linear.py, LabelSets): condition +0.005 as shipped over four fold arrangements
-# (+0.005/+0.005/+0.002/+0.008).
+# labels chosen as a set among those the annotators used together (linear.LabelSets)
 LABEL_SETS = {"condition"}
 
 
@@ -260,7 +243,8 @@ def train(gold_path) -> dict:
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
                      "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
-                     "nb_c_task": NB_C_TASK, "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS), "set_prior": SET_PRIOR},
+                     "nb_c_task": NB_C_TASK, "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS),
+                     "set_prior": SET_PRIOR},
         "cross_validated_weighted_f1": weighted,
         "cross_validated_labels": per_label,
     }

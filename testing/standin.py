@@ -31,7 +31,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-
 def shared_dir() -> Path:
     """The shared data folder: $KAPLIT_SHARED, else ../shared beside this checkout."""
     return Path(os.environ.get("KAPLIT_SHARED") or Path(__file__).resolve().parents[2] / "shared")
@@ -89,7 +88,8 @@ def build_corpus(count: int, extra_today: int = 0, revised_today: int = 0, today
 
 def _revised(xml: bytes, today: date) -> bytes:
     """The record as NLM might revise it: a marked title and today's DateRevised."""
-    stamp = f"<DateRevised><Year>{today.year}</Year><Month>{today.month:02d}</Month><Day>{today.day:02d}</Day></DateRevised>"
+    stamp = (f"<DateRevised><Year>{today.year}</Year><Month>{today.month:02d}</Month>"
+             f"<Day>{today.day:02d}</Day></DateRevised>")
     xml = re.sub(rb"<ArticleTitle>", b"<ArticleTitle>[Revised] ", xml, count=1)
     if b"<DateRevised>" in xml:
         return re.sub(rb"<DateRevised>.*?</DateRevised>", stamp.encode(), xml, count=1, flags=re.S)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from kaplit.config import shared_dir, snapshot_dir
 from kaplit.db.ingest import ingest_paths
 from kaplit.db.schema import open_db
 from kaplit.db.tags import retag
-from kaplit.web.app import make_datasette
-from kaplit.config import shared_dir, snapshot_dir
 from kaplit.pipeline.sources import discover
+from kaplit.web.app import make_datasette
 
 SNAPSHOT_RECORDS = 2498  # documented in shared/DATA.md
 

@@ -7,9 +7,10 @@ import gzip
 import pytest
 from click.testing import CliRunner
 
-from kaplit.db.schema import open_db
 from kaplit.cli import cli
+from kaplit.db.schema import open_db
 from tests.conftest import count
+
 
 # Hand-written bad inputs (no real records in them).
 def hand_written_record(pmid, title="Hand-written title", date="<PubDate><Year>2020</Year></PubDate>",

@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from bench.corpus import write_corpus
+from kaplit.cli import cli
 from kaplit.db import schema
-from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.ingest import ingest_paths
 from kaplit.db.release import check
+from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.tags import retag
-from kaplit.cli import cli
 
 FILES, PER_FILE = 4, 2500
 

@@ -8,9 +8,9 @@ import re
 import pytest
 from lxml import etree
 
+from kaplit.config import snapshot_dir
 from kaplit.db.ingest import ingest_file, ingest_paths
 from kaplit.db.schema import CHILD_TABLES, open_db
-from kaplit.config import snapshot_dir
 from kaplit.pipeline.sources import discover
 from tests.conftest import SNAPSHOT_RECORDS, count
 

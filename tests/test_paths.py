@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sqlite3
 import urllib.parse
 from pathlib import Path
@@ -160,7 +159,8 @@ def test_search_accepts_what_people_type(site, conn, typed):
         response = site(path)
         assert response.status_code == 200, (path, response.text[:300])
         assert "fts5" not in response.text and "no such column" not in response.text
-    found = conn.execute("select count(*) from articles_fts where articles_fts match ?", [fts_query(typed)]).fetchone()[0]
+    found = conn.execute("select count(*) from articles_fts where articles_fts match ?",
+                         [fts_query(typed)]).fetchone()[0]
     has_words = any(ch.isalnum() for ch in typed.replace("NOT", "").replace("OR", ""))
     assert (found > 0) == has_words, (typed, fts_query(typed))
 
@@ -203,11 +203,12 @@ def test_the_landing_page_says_what_the_records_lack(site, conn):
 
 
 def test_the_snapshot_alone_promises_no_retraction_flags(tmp_path, snapshot_db):
+    import asyncio
+    import shutil
+
     from kaplit.db.schema import open_db
     from kaplit.db.tags import retag
     from kaplit.web.app import make_datasette
-    import asyncio
-    import shutil
 
     path = tmp_path / "kaplit.db"
     shutil.copy(snapshot_db, path)
@@ -296,10 +297,10 @@ def test_a_notice_with_retraction_of_flags_its_article_at_once(tmp_path, snapsho
     RetractionIn yet; the flag holds through a re-ingest of the article's own file."""
     import shutil
 
+    from kaplit.config import snapshot_dir
     from kaplit.db.ingest import ingest_paths
     from kaplit.db.schema import open_db
     from kaplit.db.tags import retag
-    from kaplit.config import snapshot_dir
     from kaplit.pipeline.sources import discover
 
     path = tmp_path / "kaplit.db"
@@ -315,3 +316,32 @@ def test_a_notice_with_retraction_of_flags_its_article_at_once(tmp_path, snapsho
     assert ingest_paths(db, discover([snapshot_dir()]), source="snapshot", version="test").ok
     retag(db)
     assert db.execute(flagged.format("studies")).fetchone() == (1, "retracted")
+
+
+def test_citations_round_trip_latex_and_ris_specials():
+    """Hand-written values with LaTeX's special characters (\\ ~ ^ & % $ # _ { }), non-ASCII
+    letters and a group author come back as written through bibtexparser's LaTeX decoding and
+    rispy."""
+    from bibtexparser.middlewares import LatexDecodingMiddleware
+
+    from kaplit.web.citations import bibtex, ris
+
+    title = r"Ketamine ~ 50% & $5 #1 of {a_b} \ ^ in Zürich"
+    article = {"pmid": 1, "record_type": "article", "title": title, "journal": "J Test", "journal_iso": None,
+               "year": 2024, "pub_date": "2024-05", "volume": "3", "issue": None, "pages": "454-81",
+               "doi": "10.1/x_y", "pmcid": None, "abstract": "Line one.\nLine two.", "book_title": None,
+               "publisher": None, "keywords_text": "ketamine; PTSD",
+               "authors": [{"last_name": "Müller", "fore_name": "Anna", "initials": "A", "collective_name": None},
+                           {"last_name": None, "fore_name": None, "initials": None,
+                            "collective_name": "KAP Study Group"}]}
+    written = bibtex([article])
+    assert "and {KAP Study Group}" in written  # a group in braces: one name to BibTeX
+    library = bibtexparser.parse_string(written, append_middleware=[LatexDecodingMiddleware()])
+    entry = library.entries[0]
+    assert not library.failed_blocks
+    # (pylatexenc decodes \textasciicircum as the modifier letter "ˆ", "--" as an en dash)
+    assert entry["title"].replace("ˆ", "^") == title and entry["pages"] == "454–481"
+    assert entry["author"] == "Müller, Anna and KAP Study Group"
+    [reference] = rispy.loads(ris([article]))
+    assert reference["title"] == title and reference["authors"] == ["Müller, Anna", "KAP Study Group"]
+    assert reference["abstract"] == "Line one. Line two." and reference["keywords"] == ["ketamine", "PTSD"]

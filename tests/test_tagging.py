@@ -9,15 +9,15 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from kaplit.cli import cli
 from kaplit.db.schema import STUDY_COLUMNS, open_db
 from kaplit.db.tags import retag, tag_record
-from kaplit.cli import cli
+from kaplit.pipeline import counts
 from kaplit.pipeline.evaluate import f1_interval, load_gold, resampled_f1, score_task
 from kaplit.pipeline.linear import WEIGHTS, LinearLayer
 from kaplit.pipeline.record import Article
 from kaplit.pipeline.sources import discover, read_records
 from kaplit.pipeline.tagger import ANNOTATED_PSYCHIATRIC, NOTICE, Tagger
-from kaplit.pipeline import counts
 from kaplit.pipeline.taxonomy import GOLD_LABELS
 from kaplit.pipeline.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
@@ -408,7 +408,8 @@ def test_participants_are_counted_in_words_and_groups(abstract, value, matched):
     assert all(abstract[t.start:t.end] == t.matched for t in tags)
 
 
-@pytest.mark.parametrize("pmid, value, first_word", [(12044624, "21-40", "Thirty-five"), (12495789, "61-80", "Seventy")])
+@pytest.mark.parametrize("pmid, value, first_word",
+                         [(12044624, "21-40", "Thirty-five"), (12495789, "61-80", "Seventy")])
 def test_participants_written_in_words_pmids(snapshot_records, pmid, value, first_word):
     """Real abstracts that count their patients in words; the gold file agrees on the range."""
     record = snapshot_records[pmid]
@@ -693,8 +694,17 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
-    from kaplit.pipeline.tagger import (KAP, TEXT_RULES, TWICE, Tag, _details, _in_intervention, _negated, _notice,
-                                 _participants)
+    from kaplit.pipeline.tagger import (
+        KAP,
+        TEXT_RULES,
+        TWICE,
+        Tag,
+        _details,
+        _in_intervention,
+        _negated,
+        _notice,
+        _participants,
+    )
 
     def every_regex(title, abstract):
         tags = []
@@ -704,7 +714,8 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
                          index != KAP or _in_intervention(text, m))]
                 match = found[0] if len(found) >= (2 if source == "abstract" and index in TWICE else 1) else None
                 if match:
-                    tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(), f"{facet}:{value}"))
+                    tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
+                                    f"{facet}:{value}"))
                     break
         return _details(tags + _notice(title) + _participants(abstract, abstract.lower(), None))
 
@@ -803,7 +814,7 @@ def test_remembered_reasons_are_bounded_and_still_right(shared, monkeypatch):
         return [[t.rule for t in tagger.tag(row["title"], row["abstract"])] for row in rows]
 
     fresh = rules_of(Tagger())
-    monkeypatch.setattr(pipeline.linear, "REASONS_REMEMBERED", 3)
+    monkeypatch.setattr(kaplit.pipeline.linear, "REASONS_REMEMBERED", 3)
     tagger = Tagger()
     assert rules_of(tagger) == fresh and len(tagger.linear.said) <= 3
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import re
+import bibtexparser
+import rispy
+from bibtexparser.library import Library
+from bibtexparser.model import Entry, Field
+from pylatexenc.latexencode import unicode_to_latex
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 ARTICLE_SQL = """
@@ -36,12 +40,12 @@ async def load(database, pmids: list[int]) -> list[dict]:
     return [found[p] for p in pmids if p in found]
 
 
-def _name(author, bibtex=False) -> str:
+def _name(author) -> str:
+    """"Last, Fore" (a collective name as it is)."""
     if author["collective_name"]:
-        return "{" + _bib_escape(author["collective_name"]) + "}" if bibtex else author["collective_name"]
+        return author["collective_name"]
     first = author["fore_name"] or author["initials"] or ""
-    last = _bib_escape(author["last_name"]) if bibtex else author["last_name"]
-    return f"{last}, {_bib_escape(first) if bibtex else first}".rstrip(", ")
+    return f"{author['last_name'] or ''}, {first}".strip(", ")
 
 
 def _pages(pages):
@@ -53,42 +57,63 @@ def _pages(pages):
     return start, end or None
 
 
+def _plain(value):
+    """One line of text (citation managers read a field's line breaks as the end of it)."""
+    return " ".join(str(value).split()) if value not in (None, "") else None
+
+
 def ris(articles: list[dict]) -> str:
-    lines = []
-    for a in articles:
-        start, end = _pages(a["pages"])
-        fields = [("TY", "CHAP" if a["record_type"] == "book" else "JOUR"), ("TI", a["title"])]
-        fields += [("AU", _name(author)) for author in a["authors"]]
-        fields += [("PY", a["year"]), ("DA", (a["pub_date"] or "").replace("-", "/") or None),
-                   ("T2", a["journal"] or a["book_title"]), ("J2", a["journal_iso"]), ("PB", a["publisher"]),
-                   ("VL", a["volume"]), ("IS", a["issue"]), ("SP", start), ("EP", end), ("DO", a["doi"]),
-                   ("AN", a["pmid"]), ("UR", PUBMED_URL.format(a["pmid"])), ("AB", a["abstract"])]
-        fields += [("KW", k.strip()) for k in (a["keywords_text"] or "").split(";") if k.strip()]
-        lines += [f"{tag}  - {' '.join(str(value).split())}" for tag, value in fields if value not in (None, "")]
-        lines += ["ER  - ", ""]
-    return "\r\n".join(lines)
-
-
-BIB_SPECIAL = re.compile(r"([&%$#_{}])")
-
-
-def _bib_escape(text) -> str:
-    return BIB_SPECIAL.sub(r"\\\1", " ".join(str(text).split())) if text else ""
-
-
-def bibtex(articles: list[dict]) -> str:
+    """RIS, written by rispy."""
     entries = []
     for a in articles:
         start, end = _pages(a["pages"])
         fields = {
-            "title": a["title"], "author": " and ".join(_name(au, bibtex=True) for au in a["authors"]) or None,
-            "journal": a["journal"], "booktitle": a["book_title"], "publisher": a["publisher"], "year": a["year"],
-            "volume": a["volume"], "number": a["issue"], "pages": f"{start}--{end}" if end else start,
-            "doi": a["doi"], "pmid": a["pmid"], "pmcid": a["pmcid"], "url": PUBMED_URL.format(a["pmid"]),
+            "type_of_reference": "CHAP" if a["record_type"] == "book" else "JOUR", "title": a["title"],
+            "authors": [_plain(_name(author)) for author in a["authors"]] or None, "year": a["year"],
+            "date": (a["pub_date"] or "").replace("-", "/"), "secondary_title": a["journal"] or a["book_title"],
+            "alternate_title1": a["journal_iso"], "publisher": a["publisher"], "volume": a["volume"],
+            "number": a["issue"], "start_page": start, "end_page": end, "doi": a["doi"],
+            "accession_number": a["pmid"], "urls": [PUBMED_URL.format(a["pmid"])], "abstract": a["abstract"],
+            "keywords": [k.strip() for k in (a["keywords_text"] or "").split(";") if k.strip()] or None,
         }
-        body = ",\n".join(
-            f"  {key} = {{{value if key == 'author' else _bib_escape(value)}}}"
-            for key, value in fields.items() if value not in (None, ""))
-        kind = "incollection" if a["record_type"] == "book" else "article"
-        entries.append(f"@{kind}{{pmid{a['pmid']},\n{body}\n}}\n")
-    return "\n".join(entries)
+        entries.append({key: value if isinstance(value, list) else _plain(value)
+                        for key, value in fields.items() if value not in (None, "", [])})
+    return rispy.dumps(entries, implementation=UnnumberedRisWriter)
+
+
+class UnnumberedRisWriter(rispy.RisWriter):
+    """rispy's writer without the "1.", "2." line it puts before each record."""
+
+    def set_header(self, count):
+        return ""
+
+
+def bibtex(articles: list[dict]) -> str:
+    """BibTeX, written by bibtexparser; LaTeX's special characters and non-ASCII letters encoded
+    by pylatexenc (which bibtexparser's own LatexEncodingMiddleware uses) field by field, so that
+    a group's protecting braces stay braces."""
+    library = Library()
+    for a in articles:
+        start, end = _pages(a["pages"])
+        fields = {
+            "title": a["title"], "journal": a["journal"], "booktitle": a["book_title"],
+            "publisher": a["publisher"], "year": a["year"], "volume": a["volume"], "number": a["issue"],
+            "pages": f"{start}--{end}" if end else start, "doi": a["doi"], "pmid": a["pmid"],
+            "pmcid": a["pmcid"], "url": PUBMED_URL.format(a["pmid"]),
+        }
+        encoded = [Field(key, _plain(value) if key == "url" else _latex(value))
+                   for key, value in fields.items() if _plain(value)]
+        if a["authors"]:
+            encoded.insert(1, Field("author", " and ".join(_bib_name(au) for au in a["authors"])))
+        library.add(Entry("incollection" if a["record_type"] == "book" else "article", f"pmid{a['pmid']}", encoded))
+    return bibtexparser.write_string(library)
+
+
+def _latex(value) -> str:
+    return unicode_to_latex(_plain(value), non_ascii_only=False, unknown_char_policy="keep")
+
+
+def _bib_name(author) -> str:
+    """A group in braces, so that BibTeX takes it as one name, not as "Last, First"."""
+    name = _latex(_name(author) or "?")
+    return "{" + name + "}" if author["collective_name"] else name

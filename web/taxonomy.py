@@ -8,8 +8,8 @@ import json
 from functools import lru_cache
 
 from kaplit.pipeline.linear import FEATURE_KINDS, WEIGHTS
-from kaplit.pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 from kaplit.pipeline.tagger import Tagger
+from kaplit.pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 
 
 @lru_cache(maxsize=1)

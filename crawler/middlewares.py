@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError
 from scrapy.utils.defer import deferred_to_future
+from scrapy.utils.response import response_status_message
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError
 from twisted.internet.task import deferLater
 
@@ -27,24 +28,31 @@ def retry_after_seconds(response) -> float | None:
 
 
 class PoliteRetryMiddleware(RetryMiddleware):
-    """Scrapy's retries, with the wait before each retry set in the request's meta."""
+    """Scrapy's retries (its settings, its public `get_retry_request`), with the wait before each
+    retry set in the request's meta: the server's Retry-After, else a doubling backoff."""
 
     def process_response(self, request, response, spider=None):
-        if response.status in self.retry_http_codes and not request.meta.get("dont_retry"):
-            request.meta["retry_after"] = retry_after_seconds(response)
-        return super().process_response(request, response)
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        reason = response_status_message(response.status)
+        return self._polite_retry(request, reason, retry_after_seconds(response)) or response
 
     def process_exception(self, request, exception, spider=None):
+        if request.meta.get("dont_retry") or not isinstance(exception, self.exceptions_to_retry):
+            return None
         if isinstance(exception, NOBODY_THERE):
             # nobody listens there: retry briefly, so that "unreachable" is said within seconds
             request.meta.setdefault("max_retry_times", UNREACHABLE_RETRIES)
-        return super().process_exception(request, exception)
+        return self._polite_retry(request, exception, None)
 
-    def _retry(self, request, reason):
-        wait = request.meta.pop("retry_after", None)
+    def _polite_retry(self, request, reason, wait):
         if wait is None:
             wait = backoff_seconds(request, self.crawler.settings)
-        retry = super()._retry(request, reason)
+        retry = get_retry_request(
+            request, spider=self.crawler.spider, reason=reason,
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level))
         if retry is not None:
             retry.meta[WAIT_KEY] = wait
         return retry

@@ -257,6 +257,15 @@ def m007_authorship_names(db: Database):
     db.execute(AUTHOR_CONFLICTS_VIEW)
 
 
+@migrations()
+def m008_tagger(db: Database):
+    """`tagger`: the tagger that tagged this database (version, which labels each layer decides,
+    the cross-validated scores with their ranges, what it was trained on), written at every
+    re-tag; /taxonomy and the article pages describe the served database's tagger from it, not
+    whatever tagger is installed."""
+    db["tagger"].create({"version": str, "tagged_at": str, "model": str}, pk="version", if_not_exists=True)
+
+
 def pending_migrations(path) -> list[str]:
     """The schema changes a database file still lacks (read-only: for `kaplit serve`, which
     must not write the file it serves)."""

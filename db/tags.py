@@ -55,11 +55,21 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
             done += len(pmids_done)
             if on_progress:
                 on_progress(done, len(pmids))
-    if pmids or gone or not db["evidence_map"].count:
+    if pmids or gone or not db["evidence_map"].count or not db["tagger"].count:
         with db.atomic():
             link_records(db)
             refresh_summaries(db)
+            record_tagger(db, tagger)
     return len(pmids)
+
+
+def record_tagger(db: Database, tagger: Tagger):
+    """The `tagger` row of this tagger: its version and the linear layer's description (all of
+    the model file but the weights themselves)."""
+    model = tagger.linear.description if tagger.linear else {}
+    db.execute("INSERT OR REPLACE INTO tagger (version, tagged_at, model) VALUES (?, ?, ?)",
+               [tagger.version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                json.dumps(model, ensure_ascii=False, sort_keys=True)])
 
 
 def _read_batch(db: Database, pmids: list[int]) -> tuple[list, dict]:

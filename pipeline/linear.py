@@ -255,6 +255,8 @@ class LabelSets:
 class LinearLayer:
     def __init__(self, model: dict, digest: str = ""):
         self.version = f"{model['version']}-{digest[:8]}" if digest else model["version"]
+        # what the model file says of itself (scores, choices, training data): all but the weights
+        self.description = {key: value for key, value in model.items() if key != "models"}
         self.decides: dict[str, list[str]] = model["decides"]
         self.keys = [(task, label) for task, labels in self.decides.items() for label in labels]
         self.bias = numpy.array([model["models"][task][label]["bias"] for task, label in self.keys])

@@ -198,7 +198,7 @@ def test_article_page_flags_tags_annotators_seldom_agree_with(site, sql):
     from kaplit.web.article import LOW_PRECISION
     from kaplit.web.taxonomy import held_out_precision
 
-    precision = held_out_precision()
+    precision = held_out_precision(json.loads(sql("select model from tagger")[0][0]))
     checked = set()
     for facet, value in [("condition", "Substance abuse"), ("condition", "Depression")]:
         pmid = sql("select pmid from tags where facet = ? and value = ? order by pmid limit 1", [facet, value])[0][0]
@@ -411,3 +411,27 @@ def test_mutable_databases_are_never_cached(site_db, tmp_path):
         conn.execute("update studies set is_retracted = 1 where pmid = 27797938")
     response = asyncio.run(ds.client.get(path))
     assert "x-kaplit-cache" not in response.headers and len(response.json()) == 4
+
+
+def test_taxonomy_describes_the_tagger_that_tagged_the_served_database(site_db, tmp_path, sql):
+    """The `tagger` row written at the re-tag is the installed model file but its weights; a
+    database tagged by another tagger shows that tagger's version and scores."""
+    import asyncio
+    import shutil
+
+    from kaplit.pipeline.linear import WEIGHTS
+    from kaplit.web.app import make_datasette
+
+    (version, model), = sql("select version, model from tagger")
+    installed = json.loads(WEIGHTS.read_text())
+    assert json.loads(model) == {k: v for k, v in installed.items() if k != "models"}
+    assert sql("select distinct tagger_version from studies") == [(version,)]
+    copy = tmp_path / "kaplit.db"
+    shutil.copy(site_db, copy)
+    with sqlite3.connect(copy) as conn:
+        other = json.loads(model)
+        other["cross_validated_weighted_f1"]["condition"]["combined"] = 0.123
+        conn.execute("update tagger set version = 'rules-0+other', model = ?", [json.dumps(other)])
+        conn.execute("update studies set tagger_version = 'rules-0+other'")
+    text = asyncio.run(make_datasette(copy).client.get("/taxonomy")).text
+    assert "rules-0+other" in text and "0.123" in text and version not in text

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kaplit.pipeline.taxonomy import FACETS
 from kaplit.web.markup import Span, render
-from kaplit.web.taxonomy import held_out_precision
+from kaplit.web.taxonomy import held_out_precision, served_tagger
 
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI = "https://doi.org/{}"
@@ -66,6 +66,7 @@ async def load_article(database, pmid: int) -> dict | None:
         return None
     article, tags = found["article"], found["tags"]
     sections = _sections(article, found.pop("sections"))
+    _, model = await served_tagger(database)
     return {
         **found,
         "title": render(article["title"] or "", article["title_html"], _spans(tags, "title", 0, None)),
@@ -76,7 +77,7 @@ async def load_article(database, pmid: int) -> dict | None:
         "tags": sorted(tags, key=lambda t: (FACET_ORDER.index(t["facet"]) if t["facet"] in FACET_ORDER
                                             else len(FACET_ORDER), t["source"] == "derived")),
         "facets": FACETS,
-        "precision": held_out_precision(),
+        "precision": held_out_precision(model),
         "low_precision": LOW_PRECISION,
     }
 

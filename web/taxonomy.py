@@ -1,36 +1,39 @@
 """What the taxonomy page shows: every facet and its values, the evidence levels, how the
 tagger decides each label (rules, or the linear layer with its cross-validated scores), and how
-to read the features a linear tag names."""
+to read the features a linear tag names.
+
+The tagger described is the one that tagged the served database: its `tagger` table (written at
+every re-tag), not whatever tagger is installed beside the server."""
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
-from kaplit.pipeline.linear import FEATURE_KINDS, WEIGHTS
-from kaplit.pipeline.tagger import Tagger
+from kaplit.pipeline.linear import FEATURE_KINDS
 from kaplit.pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 
-
-@lru_cache(maxsize=1)
-def _model() -> dict:
-    """The linear layer's model file (fixed for the process, as the tagger is)."""
-    return json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
+TAGGER_SQL = ("select version, model from tagger where version in (select distinct tagger_version from studies) "
+              "order by tagged_at desc limit 1")
 
 
-@lru_cache(maxsize=1)
-def held_out_precision() -> dict[tuple[str, str], float]:
+async def served_tagger(database) -> tuple[str | None, dict]:
+    """(version, model description) of the tagger that tagged the served studies (cached per
+    database object: a served file does not change)."""
+    if not hasattr(database, "_kaplit_tagger"):
+        rows = (await database.execute(TAGGER_SQL)).rows
+        database._kaplit_tagger = (rows[0]["version"], json.loads(rows[0]["model"])) if rows else (None, {})
+    return database._kaplit_tagger
+
+
+def held_out_precision(model: dict) -> dict[tuple[str, str], float]:
     """(facet, value) → the share of the abstracts given that label, held out, that the annotators
     gave it too: for the labels the annotators used."""
     return {(TASK_FACET[task], label): scores["precision"]
-            for task, labels in _model().get("cross_validated_labels", {}).items()
+            for task, labels in model.get("cross_validated_labels", {}).items()
             for label, scores in labels.items() if scores["support"]}
 
 
-@lru_cache(maxsize=1)
-def taxonomy_context() -> dict:
-    """The same for every request."""
-    model = _model()
+def taxonomy_context(version: str | None, model: dict) -> dict:
     decides, from_title = model.get("decides", {}), model.get("from_title", {})
     scores = model.get("cross_validated_weighted_f1", {})
     label_scores = model.get("cross_validated_labels", {})
@@ -44,7 +47,7 @@ def taxonomy_context() -> dict:
         facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
                        "details": DETAILS.get(facet, []), "scores": scores.get(task)})
     levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
-    return {"facets": facets, "levels": levels, "tagger_version": Tagger().version,
+    return {"facets": facets, "levels": levels, "tagger_version": version or "unknown",
             "trained_on": model.get("trained_on"), "feature_kinds": list(FEATURE_KINDS.values())}
 
 

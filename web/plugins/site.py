@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from kaplit.web.article import load_article
 from kaplit.web.citations import cell_value
 from kaplit.web.landing import landing_context
-from kaplit.web.taxonomy import taxonomy_context
+from kaplit.web.taxonomy import served_tagger, taxonomy_context
 from kaplit.web.urls import article_url, kaplit_database
 
 
@@ -43,7 +43,8 @@ async def landing_page(datasette, request):
 
 
 async def taxonomy_page(datasette, request):
-    context = dict(taxonomy_context())  # a copy: rendering adds to the context it is given
+    version, model = await served_tagger(datasette.get_database(kaplit_database(datasette)))
+    context = taxonomy_context(version, model)
     return Response.html(await datasette.render_template("taxonomy.html", context, request=request))
 
 

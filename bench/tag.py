@@ -18,8 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaplit.config import shared_dir  # noqa: E402
-from kaplit.db.tags import tag_record  # noqa: E402
-from kaplit.pipeline.tagger import Tagger  # noqa: E402
+from kaplit.pipeline.tagging.tagger import Tagger  # noqa: E402
 
 
 def main():
@@ -33,7 +32,7 @@ def main():
     started = time.process_time()
     for _ in range(args.repeat):
         for row in rows:
-            tag_record(tagger, row["title"], row["abstract"])
+            tagger.tag_record(row["title"], row["abstract"])
     seconds = time.process_time() - started
     rate = len(rows) * args.repeat / seconds
     print(f"{len(rows) * args.repeat} abstracts in {seconds:.2f} CPU s: {rate:.0f} abstracts/s on one core "

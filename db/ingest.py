@@ -6,7 +6,7 @@ that cannot be used (no PMID) is skipped and reported, or fails its whole file w
 
 Each file is parsed into staging files first (db/staging.py) and merged in one transaction, so
 the database never sees half a file. Large XML inputs are parsed by worker processes, one chunk
-of whole records at a time (pipeline/chunks.py), each writing its own staging file; this process
+of whole records at a time (pipeline/parse/chunks.py), each writing its own staging file; this process
 is the only writer of the database. `DeleteCitation` blocks are applied after the file's records.
 """
 
@@ -23,8 +23,8 @@ from sqlite_utils import Database
 
 from kaplit.db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
 from kaplit.db.workers import in_order, worker_pool
-from kaplit.pipeline import chunks, pubmed_xml
-from kaplit.pipeline.sources import SourceError, medline_records, open_source, source_errors
+from kaplit.pipeline.parse import chunks, pubmed_xml
+from kaplit.pipeline.parse.sources import SourceError, medline_records, open_source, source_errors
 
 MEDLINE_BATCH = 2_000
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves

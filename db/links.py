@@ -17,7 +17,7 @@ import re
 
 from sqlite_utils import Database
 
-from kaplit.pipeline.record import CORRECTION_STATUSES
+from kaplit.pipeline.parse.record import CORRECTION_STATUSES
 
 # the link a notice's record carries, and what the linked article becomes
 NOTICE_OF = {"RetractionOf": "retracted", "ExpressionOfConcernFor": "expression of concern",

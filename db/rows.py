@@ -9,7 +9,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from kaplit.db.schema import ARTICLE_COLUMNS, AUTHOR_COLUMNS, CHILD_TABLES
-from kaplit.pipeline.record import Article
+from kaplit.pipeline.parse.record import Article
 
 WRITER_FIELDS = ("source_file", "ingested_at")
 ARTICLE_FIELDS = [c for c in ARTICLE_COLUMNS if c not in WRITER_FIELDS]

@@ -194,7 +194,7 @@ def m004_study_details(db: Database):
 
 @migrations()
 def m005_participant_count(db: Database):
-    """`studies.participant_count`: how many people the abstract counts (pipeline/counts.py), to
+    """`studies.participant_count`: how many people the abstract counts (pipeline/tagging/counts.py), to
     sort and filter by sample size beside the binned `participants`. A database made before it
     gets the column; the next re-tag fills it (the tagger's version changed with it)."""
     if "participant_count" not in db["studies"].columns_dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kaplit.db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, AUTHOR_NAME_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
 from kaplit.db.schema import CHILD_TABLES
-from kaplit.pipeline.record import Article, Deletion, Rejected
+from kaplit.pipeline.parse.record import Article, Deletion, Rejected
 
 SEQ_PER_CHUNK = 1_000_000  # sequence numbers: chunk index * SEQ_PER_CHUNK + position in chunk
 

@@ -19,20 +19,11 @@ from kaplit.db.links import link_records
 from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.summaries import refresh_summaries
 from kaplit.db.workers import in_order, worker_pool
-from kaplit.pipeline.tagger import Tagger
-from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, DETAILS, TASK_FACET
+from kaplit.pipeline.tagging.tagger import TaggedRecord, Tagger
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
 TAG_FIELDS = ("pmid", "facet", "value", "source", "matched", "start", "end", "rule", "tagger_version", "final")
-KETAMINE_FORMS = frozenset({"Ketamine", "S-Ketamine", "R-Ketamine"})
-LABEL_FACETS = {facet: task for task, facet in TASK_FACET.items()}
-
-
-def tag_record(tagger: Tagger, title, abstract, publication_types=(), mesh=(), keywords=()):
-    tags = tagger.tag(title, abstract, publication_types, mesh, keywords)
-    labels = tagger.labels(tags)
-    return tagger.stored_tags(tags, labels), labels
 
 
 def retag(db: Database, everything: bool = False, on_progress=None, workers: int | None = None) -> int:
@@ -96,10 +87,11 @@ def _tag_articles(batch) -> tuple[list[int], list[tuple], list[tuple]]:
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pmids, tag_rows, study_rows = [], [], []
     for pmid, title, abstract, *article in articles:
-        tags, labels = tag_record(tagger, title, abstract, *indexed.get(pmid, ((), (), ())))
+        tagged = tagger.tag_record(title, abstract, *indexed.get(pmid, ((), (), ())))
         tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version,
-                      _final(t, labels)) for t in tags]
-        study_rows.append(_study(pmid, title, article, tags, labels, tagger.version, stamp))
+                      int(tagged.is_final(t))) for t in tagged.tags]
+        row = _study(pmid, title, article, tagged, tagger.version, stamp)
+        study_rows.append(tuple(row[column] for column in STUDY_COLUMNS))
         pmids.append(pmid)
     return pmids, tag_rows, study_rows
 
@@ -115,29 +107,18 @@ def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_ro
                             f"VALUES ({', '.join('?' * len(STUDY_COLUMNS))})", study_rows)
 
 
-def _final(tag, labels) -> int:
-    """0 for a candidate the study's labels overruled (a rule's or MeSH's value the linear layer
-    decided against), else 1."""
-    task = LABEL_FACETS.get(tag.facet)
-    return int(task is None or tag.value in DETAIL_VALUES or tag.value in labels[task])
-
-
-def _study(pmid, title, article, tags, labels, version, stamp) -> tuple:
-    """One `studies` row, in STUDY_COLUMNS order."""
+def _study(pmid, title, article, tagged: TaggedRecord, version, stamp) -> dict:
+    """One `studies` row."""
     year, pub_date, journal, is_retracted, correction_status = article
-    level = next((int(t.value) for t in tags if t.facet == "evidence_level"), None)
-    psychotherapy = int(any(t.facet == "kap" for t in tags))
-    ketamine = int(bool(KETAMINE_FORMS & set(labels["substances"])))
-    as_json = lambda task: json.dumps(labels[task], ensure_ascii=False)  # noqa: E731
-    first = lambda task: (labels[task] or [None])[0]  # noqa: E731
-    return (pmid, title, year, pub_date, journal, first("study_type"), level, as_json("condition"),
-            as_json("application_form"), as_json("substances"), psychotherapy & ketamine,
-            as_json("age_of_participants"), first("clinical_trial_phase"), as_json("study_control"),
-            first("number_of_participants"), is_retracted, correction_status, version, stamp, _details(tags),
-            next((int(t.value) for t in tags if t.facet == COUNT_FACET), None), ketamine, psychotherapy, None)
-
-
-def _details(tags) -> str:
-    """The study's finer values (pipeline.taxonomy.DETAILS), in taxonomy order, as a JSON list."""
-    present = {t.value for t in tags if t.value in DETAIL_VALUES}
-    return json.dumps([v for values in DETAILS.values() for v in values if v in present], ensure_ascii=False)
+    as_json = lambda task: json.dumps(tagged.labels[task], ensure_ascii=False)  # noqa: E731
+    return {
+        "pmid": pmid, "title": title, "year": year, "pub_date": pub_date, "journal": journal,
+        "design": tagged.first("study_type"), "evidence_level": tagged.evidence_level,
+        "conditions": as_json("condition"), "routes": as_json("application_form"),
+        "substances": as_json("substances"), "kap": int(tagged.kap), "age_groups": as_json("age_of_participants"),
+        "trial_phase": tagged.first("clinical_trial_phase"), "controls": as_json("study_control"),
+        "participants": tagged.participants, "is_retracted": is_retracted,
+        "correction_status": correction_status, "tagger_version": version, "tagged_at": stamp,
+        "details": json.dumps(tagged.details, ensure_ascii=False), "participant_count": tagged.participant_count,
+        "ketamine": int(tagged.ketamine), "psychotherapy": int(tagged.psychotherapy), "duplicate_of": None,
+    }

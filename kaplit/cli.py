@@ -80,7 +80,7 @@ def ingest(paths, db_path, strict, no_tag, workers):
     markup nested hundreds deep) is skipped and named. Exits 1 if any file or record was rejected.
     """
     from kaplit.db.schema import open_db
-    from kaplit.pipeline.sources import SourceError, discover
+    from kaplit.pipeline.parse.sources import SourceError, discover
 
     try:
         files = discover(paths)
@@ -133,7 +133,7 @@ def _print_ingest_summary(report, db_path):
 def build(db_path, snapshot, offline, eutils_url):
     """Build or refresh the database: crawl PubMed when it answers, otherwise load the snapshot."""
     from kaplit.db.schema import open_db
-    from kaplit.pipeline.sources import discover
+    from kaplit.pipeline.parse.sources import discover
     from kaplit.reach import pubmed_reachable
 
     settings = _crawl_settings({"eutils_url": eutils_url})
@@ -273,8 +273,7 @@ def tag_command(input_file, output_path):
     evidence, and `labels` per task of the PsyNamic annotation."""
     import json
 
-    from kaplit.db.tags import tag_record
-    from kaplit.pipeline.tagger import Tagger
+    from kaplit.pipeline.tagging.tagger import Tagger
 
     tagger = Tagger()
     with whole_or_nothing(output_path) as output:
@@ -294,7 +293,8 @@ def tag_command(input_file, output_path):
                 fail(f"{where}: publication_types, mesh and keywords must be lists of strings")
             if not all(text is None or isinstance(text, str) for text in texts):
                 fail(f"{where}: title and abstract must be strings")
-            tags, labels = tag_record(tagger, *texts, *indexed)
+            tagged = tagger.tag_record(*texts, *indexed)
+            tags, labels = tagged.tags, tagged.labels
             output.write(json.dumps({
                 "id": row["id"],
                 "tags": [{"facet": t.facet, "value": t.value, "source": t.source, "matched": t.matched,
@@ -324,7 +324,7 @@ def whole_or_nothing(path: str):
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False), required=True,
               help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
-              help="Model file to write [default: the tagger's own, pipeline/weights/linear.json].")
+              help="Model file to write [default: the tagger's own, pipeline/tagging/weights/linear.json].")
 def train(gold, out_file):
     """Fit the tagger's linear layer on human labels (needs scikit-learn: pip install kaplit[train]).
 
@@ -333,9 +333,9 @@ def train(gold, out_file):
     the same gold file gives the same model file."""
     import json
 
-    from kaplit.pipeline.evaluate import GoldError
-    from kaplit.pipeline.linear import WEIGHTS
-    from kaplit.pipeline.train import train as fit_layer
+    from kaplit.pipeline.tagging.evaluate import GoldError
+    from kaplit.pipeline.tagging.linear import WEIGHTS
+    from kaplit.pipeline.tagging.train import train as fit_layer
 
     try:
         model = fit_layer(gold)
@@ -361,7 +361,7 @@ def train(gold, out_file):
 @click.option("--per-label", is_flag=True, help="Also print every label's scores.")
 def eval_command(gold, per_label):
     """Score the tagger against human labels: weighted F1, precision and recall per task."""
-    from kaplit.pipeline.evaluate import GoldError, evaluate_file, trained_on
+    from kaplit.pipeline.tagging.evaluate import GoldError, evaluate_file, trained_on
 
     try:
         results = evaluate_file(gold)

@@ -12,7 +12,7 @@ from kaplit.config import shared_dir, snapshot_dir
 from kaplit.db.ingest import ingest_paths
 from kaplit.db.schema import open_db
 from kaplit.db.tags import retag
-from kaplit.pipeline.sources import discover
+from kaplit.pipeline.parse.sources import discover
 from kaplit.web.app import make_datasette
 
 SNAPSHOT_RECORDS = 2498  # documented in shared/DATA.md

@@ -14,7 +14,7 @@ import pytest
 
 from kaplit.db.ingest import ingest_paths
 from kaplit.db.schema import open_db
-from kaplit.pipeline.sources import discover
+from kaplit.pipeline.parse.sources import discover
 from kaplit.web.app import make_datasette
 
 ORCID = "0000-0002-5757-1088"  # Sharma B on 29209492; the same ORCID on Kramer EM of 30145791

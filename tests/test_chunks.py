@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from kaplit.pipeline.chunks import XMLError, split
-from kaplit.pipeline.pubmed_xml import parse_chunk
+from kaplit.pipeline.parse.chunks import XMLError, split
+from kaplit.pipeline.parse.pubmed_xml import parse_chunk
 
 
 def snapshot_bytes(shared):
@@ -51,7 +51,7 @@ def test_file_ranges_and_stream_give_the_same_records(tmp_path, shared):
     data = snapshot_bytes(shared)
     path = tmp_path / "snapshot.xml"
     path.write_bytes(data)
-    from kaplit.pipeline.chunks import split_file
+    from kaplit.pipeline.parse.chunks import split_file
 
     by_range = list(split_file(path, size=100_000))
     assert all(c.data is None for c in by_range)  # byte ranges, read by whoever parses them
@@ -65,7 +65,7 @@ def test_truncated_file_by_range_reports_the_last_line(tmp_path, shared):
     path = tmp_path / "cut.xml"
     cut = data[: int(len(data) * 0.7)]
     path.write_bytes(cut)
-    from kaplit.pipeline.chunks import split_file
+    from kaplit.pipeline.parse.chunks import split_file
 
     with pytest.raises(XMLError) as caught:
         for chunk in split_file(path, size=100_000):

@@ -11,7 +11,7 @@ from lxml import etree
 from kaplit.config import snapshot_dir
 from kaplit.db.ingest import ingest_file, ingest_paths
 from kaplit.db.schema import CHILD_TABLES, open_db
-from kaplit.pipeline.sources import discover
+from kaplit.pipeline.parse.sources import discover
 from tests.conftest import SNAPSHOT_RECORDS, count
 
 TABLES = ["articles", "authors", *CHILD_TABLES, "deleted_citations", "articles_fts"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kaplit.pipeline.record import Article, Rejected
-from kaplit.pipeline.sources import read_records
+from kaplit.pipeline.parse.record import Article, Rejected
+from kaplit.pipeline.parse.sources import read_records
 
 
 def parse(shared, relative):

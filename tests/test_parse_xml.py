@@ -7,9 +7,9 @@ import gzip
 import pytest
 from lxml import etree
 
-from kaplit.pipeline.pubmed_xml import XMLError, iter_records
-from kaplit.pipeline.record import Article, Rejected
-from kaplit.pipeline.sources import read_records
+from kaplit.pipeline.parse.pubmed_xml import XMLError, iter_records
+from kaplit.pipeline.parse.record import Article, Rejected
+from kaplit.pipeline.parse.sources import read_records
 
 
 def parse_file(path):

@@ -277,7 +277,7 @@ def test_registry_ids_of_every_major_registry_come_from_abstracts(conn, registry
 
 
 def test_registry_ids_as_printed():
-    from kaplit.pipeline.normalize import registry_ids
+    from kaplit.pipeline.parse.normalize import registry_ids
 
     text = ("Registered at EudraCT Number: 2009\u2010012399\u201028 and ACTRN12619001334190p; also "
             "IRCT20220118053756N1, CTRI/2020/05/025123, jRCTs031190179, UMIN000016985, DRKS00012345, "
@@ -301,7 +301,7 @@ def test_a_notice_with_retraction_of_flags_its_article_at_once(tmp_path, snapsho
     from kaplit.db.ingest import ingest_paths
     from kaplit.db.schema import open_db
     from kaplit.db.tags import retag
-    from kaplit.pipeline.sources import discover
+    from kaplit.pipeline.parse.sources import discover
 
     path = tmp_path / "kaplit.db"
     shutil.copy(snapshot_db, path)

@@ -150,8 +150,8 @@ def test_every_tag_with_offsets_is_highlighted_on_its_article_page(site, sql):
 
 
 def test_taxonomy_page_lists_every_facet_and_who_decides_each_label(site):
-    from kaplit.pipeline.linear import WEIGHTS
-    from kaplit.pipeline.taxonomy import FACETS
+    from kaplit.pipeline.tagging.linear import WEIGHTS
+    from kaplit.pipeline.tagging.taxonomy import FACETS
 
     tree = page(site, "/taxonomy")
     headings = [h.text_content() for h in tree.cssselect("section.facet h2")]
@@ -174,8 +174,8 @@ def test_taxonomy_page_shows_how_far_each_label_can_be_trusted(site, shared):
     abstracts carry it (counted here from the gold file itself)."""
     from collections import Counter
 
-    from kaplit.pipeline.evaluate import load_gold
-    from kaplit.pipeline.linear import WEIGHTS
+    from kaplit.pipeline.tagging.evaluate import load_gold
+    from kaplit.pipeline.tagging.linear import WEIGHTS
 
     annotated = Counter(label for row in load_gold(shared / "gold" / "dev.jsonl.gz")
                         for label in row["labels"].get("condition") or ())
@@ -419,7 +419,7 @@ def test_taxonomy_describes_the_tagger_that_tagged_the_served_database(site_db, 
     import asyncio
     import shutil
 
-    from kaplit.pipeline.linear import WEIGHTS
+    from kaplit.pipeline.tagging.linear import WEIGHTS
     from kaplit.web.app import make_datasette
 
     (version, model), = sql("select version, model from tagger")

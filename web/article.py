@@ -6,7 +6,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from kaplit.pipeline.taxonomy import FACETS
+from kaplit.pipeline.tagging.taxonomy import FACETS
 from kaplit.web.markup import Span, render
 from kaplit.web.taxonomy import held_out_precision, served_tagger
 

@@ -10,7 +10,7 @@ from pathlib import PurePath
 from urllib.parse import urlencode
 
 from kaplit.db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
-from kaplit.pipeline.taxonomy import EVIDENCE_LEVEL
+from kaplit.pipeline.tagging.taxonomy import EVIDENCE_LEVEL
 from kaplit.web.charts import year_chart
 
 # Columns of the evidence map, strongest evidence first, with the short headings shown.

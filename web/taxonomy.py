@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from kaplit.pipeline.linear import FEATURE_KINDS
-from kaplit.pipeline.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.tagging.linear import FEATURE_KINDS
+from kaplit.pipeline.tagging.taxonomy import DETAILS, EVIDENCE_LEVEL, FACETS, GOLD_LABELS, TASK_FACET
 
 TAGGER_SQL = ("select version, model from tagger where version in (select distinct tagger_version from studies) "
               "order by tagged_at desc limit 1")

@@ -25,8 +25,8 @@ from lxml import etree
 from scrapy.downloadermiddlewares.retry import get_retry_request
 
 from kaplit.crawler.middlewares import WAIT_KEY, backoff_seconds
-from kaplit.pipeline import chunks, pubmed_xml
-from kaplit.pipeline.record import Article
+from kaplit.pipeline.parse import chunks, pubmed_xml
+from kaplit.pipeline.parse.record import Article
 
 ESEARCH_LIMIT = 10_000
 # Errors that no retry can fix; any other <ERROR> (e.g. "Unable to obtain query #1", a backend

@@ -14,8 +14,8 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
-from kaplit.pipeline import medline, pubmed_xml
-from kaplit.pipeline.chunks import XMLError
+from kaplit.pipeline.parse import medline, pubmed_xml
+from kaplit.pipeline.parse.chunks import XMLError
 
 SUFFIXES = (".xml", ".xml.gz", ".nbib", ".nbib.gz", ".txt", ".txt.gz", ".medline")
 GZIP_MAGIC = b"\x1f\x8b"

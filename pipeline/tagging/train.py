@@ -1,9 +1,9 @@
-"""Training the linear layer (pipeline/linear.py) from human labels, reproducibly.
+"""Training the linear layer (pipeline/tagging/linear.py) from human labels, reproducibly.
 
-    kaplit train --gold ../shared/gold/dev.jsonl.gz      # writes pipeline/weights/linear.json
+    kaplit train --gold ../shared/gold/dev.jsonl.gz      # writes pipeline/tagging/weights/linear.json
 
 For every label of every task, an L1-regularised logistic regression (scikit-learn's liblinear:
-deterministic, sparse) is fitted on the features of pipeline/linear.py, each feature first scaled
+deterministic, sparse) is fitted on the features of pipeline/tagging/linear.py, each feature first scaled
 by its Naive Bayes log-count ratio for the label (NAIVE_BAYES). A k-fold
 cross-validation on the same file then compares, label by label, the layer's decisions with the
 rules' alone; the layer keeps only the labels where it scored higher (or, where that scores
@@ -19,10 +19,10 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from kaplit.pipeline.evaluate import f1_interval, load_gold, score_task
-from kaplit.pipeline.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
-from kaplit.pipeline.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
-from kaplit.pipeline.taxonomy import GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task
+from kaplit.pipeline.tagging.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
+from kaplit.pipeline.tagging.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
+from kaplit.pipeline.tagging.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
 # The settings below were chosen by cross-validation on the dev file; docs/tagger-experiments.md

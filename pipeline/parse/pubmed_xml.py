@@ -4,7 +4,7 @@ Why lxml and not Biopython here: `Bio.Entrez.read(validate=False)` measured 398 
 1.3 GB RSS for 5,000 records, `Bio.Entrez.parse` refuses to stream a PubmedArticleSet, and
 Bio.Entrez fetches any DTD newer than its bundled copies from the network (a RuntimeError
 offline, even with validate=False). Here the stream is cut into chunks of whole records
-(pipeline/chunks.py) and lxml parses one chunk at a time, never loading the DTD: memory stays
+(pipeline/parse/chunks.py) and lxml parses one chunk at a time, never loading the DTD: memory stays
 bounded by the chunk size whatever the file size, and chunks can go to worker processes.
 
 `iter_records(source)` yields `Article` and `Deletion` objects in document order, `Rejected` for
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from lxml import etree
 
-from kaplit.pipeline import chunks
-from kaplit.pipeline.chunks import XMLError
-from kaplit.pipeline.markup import text_of, to_html, to_text
-from kaplit.pipeline.normalize import clean_doi, clean_pmcid, free_text_date, iso_date, squash
-from kaplit.pipeline.record import Article, Deletion, RecordError, Rejected, author_key, display_name
+from kaplit.pipeline.parse import chunks
+from kaplit.pipeline.parse.chunks import XMLError
+from kaplit.pipeline.parse.markup import text_of, to_html, to_text
+from kaplit.pipeline.parse.normalize import clean_doi, clean_pmcid, free_text_date, iso_date, squash
+from kaplit.pipeline.parse.record import Article, Deletion, RecordError, Rejected, author_key, display_name
 
 RECORD_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle", "DeleteCitation"})
 
@@ -36,7 +36,7 @@ def iter_records(source):
 
 
 def parse_chunk(chunk: chunks.Chunk):
-    """Parse one chunk of whole records (see pipeline/chunks.py) into Article / Deletion / Rejected."""
+    """Parse one chunk of whole records (see pipeline/parse/chunks.py) into Article / Deletion / Rejected."""
     parser = etree.XMLParser(
         load_dtd=False, no_network=True, resolve_entities=False, remove_comments=True,
         remove_pis=True, huge_tree=True, encoding=chunk.encoding,

@@ -8,7 +8,7 @@ words a negation governs, the rules' hits and the rules' own labels.
 
 A decision is explainable: the tag it makes names the features that pushed it over the line,
 strongest first, and points at the first occurrence of the strongest one in the text.
-The weights are in `pipeline/weights/linear.json`, written by `kaplit train` (pipeline/train.py)
+The weights are in `pipeline/tagging/weights/linear.json`, written by `kaplit train` (pipeline/tagging/train.py)
 from the gold file in ../shared and reproducible from it; which labels the layer decides (and
 which stay with the rules) was chosen there by cross-validation.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy
 
-from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
+from kaplit.pipeline.tagging.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
 # How to read a feature's name (its first two characters say its kind), with an example: the
@@ -53,7 +53,7 @@ SET_PRIOR = 0.25
 STEM = 6
 
 
-@dataclass(slots=True)  # not frozen, as pipeline/tagger.py's Tag: for speed
+@dataclass(slots=True)  # not frozen, as pipeline/tagging/tagger.py's Tag: for speed
 class Spot:
     """Where a feature occurs: the source field and the matched words with their offsets."""
     source: str

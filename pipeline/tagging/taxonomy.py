@@ -1,7 +1,7 @@
 """The kaplit taxonomy: what a study is about, in facets a clinician browses by.
 
 Each facet value is tagged from the record's own words (title, abstract, MeSH, publication
-types) by the rules in pipeline/tagger.py. `GOLD_LABELS` names the evaluation tasks of the
+types) by the rules in pipeline/tagging/tagger.py. `GOLD_LABELS` names the evaluation tasks of the
 PsyNamic annotation (../shared/gold/labelsets.json) and their labels, spelled exactly as there,
 so that `kaplit tag` output can be scored against human labels.
 """

@@ -12,7 +12,7 @@ import hashlib
 import pickle
 from dataclasses import dataclass, field
 
-from kaplit.pipeline.normalize import registry_ids
+from kaplit.pipeline.parse.normalize import registry_ids
 
 RETRACTED_TYPE = "Retracted Publication"
 TRIAL_REGISTRIES = frozenset(

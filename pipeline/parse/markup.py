@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from kaplit.pipeline.normalize import squash
+from kaplit.pipeline.parse.normalize import squash
 
 DISPLAY_TAGS = frozenset({"i", "b", "sup", "sub", "u"})
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"

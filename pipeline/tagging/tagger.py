@@ -4,7 +4,7 @@ Rules read the title, the abstract, MeSH headings and publication types. A word 
 does not count when a negation stands just before it ("patients without PTSD", "no history of
 alcohol use disorder") or when it sits in the exclusion criteria. Facets that the text leaves
 open get an explicit "Unknown" / "Not applicable" derived from the design, as the human
-annotation does. On top of the rules, the linear layer (pipeline/linear.py) decides the labels it
+annotation does. On top of the rules, the linear layer (pipeline/tagging/linear.py) decides the labels it
 was shown, by cross-validation, to get right more often than the rules alone.
 """
 
@@ -15,10 +15,17 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 
-from kaplit.pipeline import counts, indexed
-from kaplit.pipeline.anchors import Anchor, AnchorIndex, anchors, near
-from kaplit.pipeline.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
-from kaplit.pipeline.taxonomy import COUNT_FACET, DETAIL_VALUES, EVIDENCE_LEVEL, GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.tagging import counts, indexed
+from kaplit.pipeline.tagging.anchors import Anchor, AnchorIndex, anchors, near
+from kaplit.pipeline.tagging.linear import NEGATION_CUE_WORDS, WEIGHTS, Decision, LinearLayer, features, merge
+from kaplit.pipeline.tagging.taxonomy import (
+    COUNT_FACET,
+    DETAIL_VALUES,
+    DETAILS,
+    EVIDENCE_LEVEL,
+    GOLD_LABELS,
+    TASK_FACET,
+)
 
 VERSION = "rules-9"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
@@ -42,6 +49,66 @@ class Tag:
     start: int | None = None
     end: int | None = None
     rule: str = ""
+
+
+KETAMINE_FORMS = frozenset({"Ketamine", "S-Ketamine", "R-Ketamine"})
+LABEL_FACETS = {facet: task for task, facet in TASK_FACET.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedRecord:
+    """What the tagger says of one record: its tags as stored (with the derived ones) and the
+    gold-style labels, with what follows from them for browsing."""
+
+    tags: list[Tag]
+    labels: dict[str, list[str]]
+
+    def first(self, task: str) -> str | None:
+        return (self.labels[task] or [None])[0]
+
+    @property
+    def evidence_level(self) -> int | None:
+        return next((int(t.value) for t in self.tags if t.facet == "evidence_level"), None)
+
+    @property
+    def participant_count(self) -> int | None:
+        return next((int(t.value) for t in self.tags if t.facet == COUNT_FACET), None)
+
+    @property
+    def participants(self) -> str | None:
+        """The range of the count the abstract gives, where it gives one, so that a study's range
+        and count never disagree; else the label ("Not applicable", a review's pooled count,
+        stays). The label itself stays the annotation's (`labels`): the layer learnt it so."""
+        chosen = self.first("number_of_participants")
+        count = self.participant_count
+        return counts.binned(count) if count is not None and chosen != "Not applicable" else chosen
+
+    @property
+    def psychotherapy(self) -> bool:
+        """Psychotherapy or psychological support is part of the treatment, with any substance."""
+        return any(t.facet == "kap" for t in self.tags)
+
+    @property
+    def ketamine(self) -> bool:
+        """About any form of ketamine: racemic, esketamine or arketamine."""
+        return bool(KETAMINE_FORMS & set(self.labels["substances"]))
+
+    @property
+    def kap(self) -> bool:
+        """Ketamine-assisted psychotherapy: psychotherapy with a form of ketamine."""
+        return self.psychotherapy and self.ketamine
+
+    @property
+    def details(self) -> list[str]:
+        """The finer values (pipeline.tagging.taxonomy.DETAILS), in taxonomy order."""
+        present = {t.value for t in self.tags if t.value in DETAIL_VALUES}
+        return [v for values in DETAILS.values() for v in values if v in present]
+
+    def is_final(self, tag: Tag) -> bool:
+        """False for a candidate the labels overruled (a rule's or MeSH's value the linear layer
+        decided against)."""
+        task = LABEL_FACETS.get(tag.facet)
+        return task is None or tag.value in DETAIL_VALUES or tag.value in self.labels[task]
 
 
 def _rules(facet, table):
@@ -226,7 +293,7 @@ ANCHORS = AnchorIndex([*(rule_anchors for *_, rule_anchors in TEXT_RULES),
 
 
 class Tagger:
-    """Rules first; then, unless `linear` is False, the linear layer (pipeline/linear.py) decides
+    """Rules first; then, unless `linear` is False, the linear layer (pipeline/tagging/linear.py) decides
     the labels it was trained to decide better, and its tags replace the rules' for those."""
 
     def __init__(self, linear: bool | LinearLayer = True):
@@ -260,6 +327,13 @@ class Tagger:
             decisions = [d for d in decisions if d.task != "study_type"]
             decided = {pair for pair in decided if pair[0] != "study_design"}
         return with_decisions(tags, [_linear_tag(d) for d in decisions], decided)
+
+    def tag_record(self, title: str | None, abstract: str | None, publication_types=(), mesh=(),
+                   keywords=()) -> TaggedRecord:
+        """The one entry point for a record: its stored tags and its labels."""
+        tags = self.tag(title, abstract, publication_types, mesh, keywords)
+        labels = self.labels(tags)
+        return TaggedRecord(self.stored_tags(tags, labels), labels)
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
                   ) -> list[Tag]:
@@ -355,19 +429,9 @@ def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str,
     for task, decided in decides.items():
         labels[task] = merge(labels[task], chosen.get(TASK_FACET[task], ()), decided)
     labels["condition"] = with_parent(labels["condition"], ANNOTATED_PSYCHIATRIC)
-    labels["number_of_participants"] = _counted_bin(tags, labels["number_of_participants"])
     if any(tag.value == NOTICE for tag in tags):
         labels["study_type"] = ["Other"]
     return labels
-
-
-def _counted_bin(tags: list[Tag], chosen: list[str]) -> list[str]:
-    """The bin of the count the abstract gives, where it gives one, so that the bin and
-    `participant_count` never disagree; "Not applicable" (a review's pooled count) stays."""
-    count = next((t for t in tags if t.facet == COUNT_FACET), None)
-    if count is None or chosen == ["Not applicable"]:
-        return chosen
-    return [counts.binned(int(count.value))]
 
 
 def rule_labels(tags: list[Tag]) -> dict[str, list[str]]:
@@ -489,7 +553,7 @@ def _notice(title: str) -> list[Tag]:
 
 
 def _participants(abstract: str, lowered: str, spots: dict | None) -> list[Tag]:
-    """The number of people the abstract counts (pipeline/counts.py): binned as the annotation
+    """The number of people the abstract counts (pipeline/tagging/counts.py): binned as the annotation
     does, and as it is (facet participant_count, for sorting by sample size)."""
     matches = (counts.COUNTED.finditer(abstract) if spots is None
                else near(counts.COUNTED, abstract, lowered, spots.get(COUNT, ()), counts.REACH))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy
 
-from kaplit.pipeline.linear import WEIGHTS
-from kaplit.pipeline.tagger import Tagger
-from kaplit.pipeline.taxonomy import GOLD_LABELS
+from kaplit.pipeline.tagging.linear import WEIGHTS
+from kaplit.pipeline.tagging.tagger import Tagger
+from kaplit.pipeline.tagging.taxonomy import GOLD_LABELS
 
 
 @dataclass
@@ -122,8 +122,8 @@ def evaluate_file(path) -> dict:
     over the gold file's records that carry labels for that task."""
     rows = load_gold(path)
     tagger = Tagger()
-    predicted = [tagger.labels(tagger.tag(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
-                                          r.get("mesh") or (), r.get("keywords") or ()))
+    predicted = [tagger.tag_record(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
+                                   r.get("mesh") or (), r.get("keywords") or ()).labels
                  for r in rows]
     results = {}
     for task in GOLD_LABELS:

@@ -1,7 +1,7 @@
 """MeSH headings and author keywords that say what a study is about, as tags of the taxonomy.
 
 Indexers' terms are evidence a clinician trusts, but new records carry none for months and the
-annotated abstracts have none: the linear layer never sees them (pipeline/tagger.py), and
+annotated abstracts have none: the linear layer never sees them (pipeline/tagging/tagger.py), and
 they decide only the labels the rules decide.
 """
 

@@ -2,7 +2,7 @@
 healthy volunteers", "One hundred twenty-seven patients", and groups counted one after the other
 ("20 ecstasy users and 20 healthy controls": 40).
 
-The tagger (pipeline/tagger.py) looks for COUNTED only around its anchors, the "=" and the nouns
+The tagger (pipeline/tagging/tagger.py) looks for COUNTED only around its anchors, the "=" and the nouns
 of PEOPLE, and bins the largest count (NUMBER_BINS) as the annotation does.
 """
 

@@ -12,9 +12,9 @@ import re
 
 from Bio import Medline
 
-from kaplit.pipeline.normalize import clean_doi, clean_pmcid, compact_date, free_text_date, squash
-from kaplit.pipeline.pubmed_xml import mesh_row
-from kaplit.pipeline.record import Article, RecordError, Rejected, author_key, display_name
+from kaplit.pipeline.parse.normalize import clean_doi, clean_pmcid, compact_date, free_text_date, squash
+from kaplit.pipeline.parse.pubmed_xml import mesh_row
+from kaplit.pipeline.parse.record import Article, RecordError, Rejected, author_key, display_name
 
 TAG_LINE = re.compile(r"^(?P<tag>[A-Z]{2,4}) *-(?P<value>.*)$", re.S)
 _ID_WITH_TYPE = re.compile(r"^(?P<value>.+?)\s*\[(?P<kind>[a-z]+)\]$")

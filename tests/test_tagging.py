@@ -17,7 +17,8 @@ from kaplit.pipeline.parse.sources import discover, read_records
 from kaplit.pipeline.tagging import counts
 from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, resampled_f1, score_task
 from kaplit.pipeline.tagging.linear import WEIGHTS, LinearLayer
-from kaplit.pipeline.tagging.tagger import ANNOTATED_PSYCHIATRIC, NOTICE, Tagger
+from kaplit.pipeline.tagging.rules import NOTICE
+from kaplit.pipeline.tagging.tagger import ANNOTATED_PSYCHIATRIC, Tagger
 from kaplit.pipeline.tagging.taxonomy import GOLD_LABELS
 from kaplit.pipeline.tagging.train import FOLDS, fit, layer_model, rule_view, shipped, train
 
@@ -695,10 +696,8 @@ def test_retag_in_worker_processes_writes_what_one_process_writes(tmp_path, snap
 def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
     """The anchor pre-filter (pipeline/tagging/anchors.py) is only a speed-up: running every rule's regex
     over the whole text finds the same tags, on the gold abstracts and the ketamine snapshot."""
+    from kaplit.pipeline.tagging.rules import KAP, TEXT_RULES, TWICE
     from kaplit.pipeline.tagging.tagger import (
-        KAP,
-        TEXT_RULES,
-        TWICE,
         Tag,
         _details,
         _in_intervention,
@@ -735,7 +734,7 @@ def test_negation_scopes_are_those_of_the_regex(shared):
     """_split_negated tries NEGATED only where a negation word starts (a speed-up): it must blank
     out exactly what NEGATED.sub over the whole text would, on every gold title and abstract."""
     from kaplit.pipeline.tagging.linear import NEGATED, _split_negated, negation_cues
-    from kaplit.pipeline.tagging.tagger import ANCHORS, CUES
+    from kaplit.pipeline.tagging.rules import ANCHORS, CUES
 
     def everywhere(lowered):
         negated = []

@@ -13,6 +13,8 @@ import sqlite3
 from sqlite_utils import Database, Migrations
 from sqlite_utils.db import ForeignKey
 
+from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
+
 migrations = Migrations("kaplit")
 
 ARTICLE_COLUMNS = {
@@ -115,6 +117,8 @@ def m001_initial(db: Database):
     db["authors"].create(AUTHOR_COLUMNS, pk="id")
     db["authors"].create_index(["display_name"])
     for name, (columns, pk) in CHILD_TABLES.items():
+        if name == "article_authors":  # as it was made: m007 adds the record's names
+            columns = {"position": int, "author_id": str, "affiliations": str, "equal_contrib": int}
         foreign_keys = [ForeignKey(name, "pmid", "articles", "pmid")]
         if name == "article_authors":
             foreign_keys.append(ForeignKey(name, "author_id", "authors", "id"))
@@ -155,12 +159,12 @@ def m002_tags(db: Database):
         db["study_tags"].create_index([column])
 
 
+# `studies` as it stands after every migration: the article columns to browse by, the tagger's
+# (declared once, in pipeline/tagging/taxonomy.py) and bookkeeping. Migrations spell their own.
 STUDY_COLUMNS = {
     "pmid": int, "title": str, "year": int, "pub_date": str, "journal": str,
-    "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
-    "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
-    "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str,
-    "details": str, "participant_count": int, "ketamine": int, "psychotherapy": int, "duplicate_of": int,
+    **{column.name: column.kind for column in STUDY_COLUMNS_FROM_TAGS},
+    "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str, "duplicate_of": int,
 }
 
 
@@ -171,7 +175,11 @@ def m003_studies(db: Database):
     join; and three small summary tables for the landing page, rebuilt after every re-tag."""
     db["study_tags"].drop()
     studies = db["studies"].create(
-        STUDY_COLUMNS, pk="pmid", foreign_keys=[ForeignKey("studies", "pmid", "articles", "pmid")])
+        {"pmid": int, "title": str, "year": int, "pub_date": str, "journal": str,
+         "design": str, "evidence_level": int, "conditions": str, "routes": str, "substances": str,
+         "kap": int, "age_groups": str, "trial_phase": str, "controls": str, "participants": str,
+         "is_retracted": int, "correction_status": str, "tagger_version": str, "tagged_at": str},
+        pk="pmid", foreign_keys=[ForeignKey("studies", "pmid", "articles", "pmid")])
     for column in ("pub_date", "year", "journal", "design", "evidence_level", "kap", "trial_phase",
                    "participants", "is_retracted", "tagger_version"):
         studies.create_index([column])

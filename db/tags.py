@@ -20,6 +20,7 @@ from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.summaries import refresh_summaries
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.tagging.tagger import TaggedRecord, Tagger
+from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
@@ -108,17 +109,12 @@ def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_ro
 
 
 def _study(pmid, title, article, tagged: TaggedRecord, version, stamp) -> dict:
-    """One `studies` row."""
+    """One `studies` row: the article columns to browse by, the tagger's (STUDY_COLUMNS_FROM_TAGS)
+    and the bookkeeping."""
     year, pub_date, journal, is_retracted, correction_status = article
-    as_json = lambda task: json.dumps(tagged.labels[task], ensure_ascii=False)  # noqa: E731
     return {
         "pmid": pmid, "title": title, "year": year, "pub_date": pub_date, "journal": journal,
-        "design": tagged.first("study_type"), "evidence_level": tagged.evidence_level,
-        "conditions": as_json("condition"), "routes": as_json("application_form"),
-        "substances": as_json("substances"), "kap": int(tagged.kap), "age_groups": as_json("age_of_participants"),
-        "trial_phase": tagged.first("clinical_trial_phase"), "controls": as_json("study_control"),
-        "participants": tagged.participants, "is_retracted": is_retracted,
-        "correction_status": correction_status, "tagger_version": version, "tagged_at": stamp,
-        "details": json.dumps(tagged.details, ensure_ascii=False), "participant_count": tagged.participant_count,
-        "ketamine": int(tagged.ketamine), "psychotherapy": int(tagged.psychotherapy), "duplicate_of": None,
+        **{column.name: tagged.column(column) for column in STUDY_COLUMNS_FROM_TAGS},
+        "is_retracted": is_retracted, "correction_status": correction_status, "tagger_version": version,
+        "tagged_at": stamp, "duplicate_of": None,
     }

@@ -117,3 +117,25 @@ def test_medline_page_ranges_are_expanded():
     assert _pages("454-81") == ("454", "481")
     assert _pages("e2305772120") == ("e2305772120", None)
     assert _pages("1123-1130") == ("1123", "1130")
+
+
+def test_every_studies_column_is_declared_made_and_described(site):
+    """A column the tagger fills is declared once (STUDY_COLUMNS_FROM_TAGS): the migrations made
+    it, the re-tag fills it, the site describes it; every other column metadata.yml describes;
+    every facet of the studies page is a column."""
+    import sqlite3
+
+    from kaplit.db.schema import STUDY_COLUMNS
+    from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
+
+    with sqlite3.connect(site.db_path) as conn:
+        made = [r[1] for r in conn.execute("pragma table_info(studies)")]
+        filled = {c.name: conn.execute(f"select count({c.name}) from studies").fetchone()[0]
+                  for c in STUDY_COLUMNS_FROM_TAGS}
+    assert sorted(made) == sorted(STUDY_COLUMNS)
+    assert all(filled.values()), filled
+    table = site("/-/metadata.json").json()["databases"]["kaplit"]["tables"]["studies"]
+    assert set(table["columns"]) == set(made) - {"pmid"}
+    assert all(table["columns"][c.name] == c.description for c in STUDY_COLUMNS_FROM_TAGS)
+    facets = [f["array"] if isinstance(f, dict) else f for f in table["facets"]]
+    assert set(facets) <= set(made)

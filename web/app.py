@@ -13,6 +13,7 @@ from datasette.utils import parse_metadata
 
 from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
+from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
 from kaplit.web.urls import is_html_request
 
@@ -27,9 +28,14 @@ SETTINGS = {
 
 
 def load_metadata(database_name: str = "kaplit") -> dict:
-    """metadata.yml, with its `kaplit` database block applied to whatever the file is called."""
+    """metadata.yml, with its `kaplit` database block applied to whatever the file is called, and
+    the description of each `studies` column the tagger fills taken from its declaration
+    (pipeline/tagging/taxonomy.py: STUDY_COLUMNS_FROM_TAGS), where it is written once."""
     metadata = parse_metadata(METADATA.read_text())
     databases = metadata.get("databases", {})
+    studies = databases.get("kaplit", {}).get("tables", {}).get("studies")
+    if studies is not None:
+        studies.setdefault("columns", {}).update({c.name: c.description for c in STUDY_COLUMNS_FROM_TAGS})
     if "kaplit" in databases and database_name != "kaplit":
         databases[database_name] = databases.pop("kaplit")
     return metadata

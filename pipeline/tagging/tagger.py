@@ -10,6 +10,7 @@ was shown, by cross-validation, to get right more often than the rules alone.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -39,6 +40,7 @@ from kaplit.pipeline.tagging.taxonomy import (
     EVIDENCE_LEVEL,
     GOLD_LABELS,
     TASK_FACET,
+    StudyColumn,
 )
 
 VERSION = "rules-9"
@@ -111,6 +113,16 @@ class TaggedRecord:
         """The finer values (pipeline.tagging.taxonomy.DETAILS), in taxonomy order."""
         present = {t.value for t in self.tags if t.value in DETAIL_VALUES}
         return [v for values in DETAILS.values() for v in values if v in present]
+
+    def column(self, column: StudyColumn):
+        """The value of a `studies` column the tagger fills (a JSON list for a list)."""
+        if column.task:
+            value = self.labels[column.task] if column.as_list else self.first(column.task)
+        else:
+            value = getattr(self, column.attribute)
+        if isinstance(value, bool):
+            return int(value)
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
 
     def is_final(self, tag: Tag) -> bool:
         """False for a candidate the labels overruled (a rule's or MeSH's value the linear layer

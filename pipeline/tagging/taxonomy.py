@@ -8,6 +8,8 @@ so that `kaplit tag` output can be scored against human labels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 FACETS = {
     "condition": "Condition studied (a parent 'Psychiatric condition' is added for any psychiatric one)",
     "study_design": "Study design, from publication types and the abstract's own words",
@@ -82,3 +84,58 @@ TASK_FACET = {
     "study_control": "control",
     "number_of_participants": "participants",
 }
+
+
+@dataclass(frozen=True)
+class StudyColumn:
+    """A column of `studies` that the tagger fills, declared once: the schema's column list, the
+    row the re-tag writes and the column's description on the site all follow from it (a new
+    column still needs its migration: db/schema.py spells each migration's own columns).
+
+    `task`: a gold task whose labels fill it (all as a JSON list, or the first); else `attribute`
+    of the TaggedRecord (pipeline/tagging/tagger.py) fills it."""
+
+    name: str
+    description: str
+    task: str | None = None
+    as_list: bool = False
+    attribute: str | None = None
+    kind: type = str
+
+
+STUDY_COLUMNS_FROM_TAGS = [
+    StudyColumn("design", "Study design (a notice such as an erratum or a comment is Other: see details)",
+                task="study_type"),
+    StudyColumn("evidence_level", "1 systematic review/meta-analysis, 2 RCT, 3 cohort/real-world, 4 case "
+                "series/qualitative, 5 case report (none for a narrative review, a protocol or a notice)",
+                attribute="evidence_level", kind=int),
+    StudyColumn("conditions", "Conditions studied (JSON list; a parent 'Psychiatric condition' accompanies any "
+                "psychiatric one). How often human annotators agree with each value, held out, is on /taxonomy",
+                task="condition", as_list=True),
+    StudyColumn("routes", "Routes of administration (JSON list)", task="application_form", as_list=True),
+    StudyColumn("substances", "Substances (JSON list; S-Ketamine = esketamine, R-Ketamine = arketamine); "
+                "Combination Therapy when given with psychotherapy or another treatment",
+                task="substances", as_list=True),
+    StudyColumn("kap", "1 for ketamine-assisted psychotherapy: psychotherapy or psychological support is part of "
+                "the intervention and the substance is a form of ketamine (see psychotherapy for any substance)",
+                attribute="kap", kind=int),
+    StudyColumn("age_groups", "Age groups (JSON list)", task="age_of_participants", as_list=True),
+    StudyColumn("trial_phase", "Clinical trial phase", task="clinical_trial_phase"),
+    StudyColumn("controls", "Control conditions (JSON list)", task="study_control", as_list=True),
+    StudyColumn("participants", "Number of participants, binned as the human annotation does; where the "
+                "abstract gives a count, the count's range", attribute="participants"),
+    StudyColumn("details", "Finer values (JSON list): treatment-resistant, bipolar or postpartum depression, "
+                "suicidality, OCD, opioid/stimulant/cannabis/tobacco use, recreational ketamine harms, "
+                "anaesthesia/sedation; open-label, non-randomised, narrative review, preclinical, notice (an "
+                "erratum, retraction note, comment or editorial: design Other, no evidence level); "
+                "intramuscular, sublingual; older adults. See /taxonomy", attribute="details"),
+    StudyColumn("participant_count", "How many people the abstract counts (the largest count, or groups added "
+                "up; for a review, the pooled number), where it gives one. Sort by it for sample size",
+                attribute="participant_count", kind=int),
+    StudyColumn("ketamine", "1 when the study is about any form of ketamine: racemic ketamine, esketamine "
+                "(S-Ketamine) or arketamine (R-Ketamine). The filter a clinician means by 'ketamine'",
+                attribute="ketamine", kind=int),
+    StudyColumn("psychotherapy", "1 when psychotherapy or psychological support is part of the intervention, "
+                "whatever the substance (MDMA- or psilocybin-assisted therapy too)",
+                attribute="psychotherapy", kind=int),
+]

@@ -8,11 +8,12 @@ from pathlib import Path
 from kaplit.db.ingest import merge_staged
 from kaplit.db.schema import open_db
 from kaplit.db.staging import Counts, stage
+from kaplit.pipeline.parse.record import Article
 
 
 class StorePipeline:
-    def __init__(self, db_path: str, source: str):
-        self.db_path, self.source = db_path, source
+    def __init__(self, db_path: str, source: str, plan: str):
+        self.db_path, self.source, self.plan = db_path, source, plan
         self.counts = Counts()
         self.db = None
         self.stage_dir = tempfile.TemporaryDirectory(prefix="kaplit-crawl-")
@@ -20,7 +21,8 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        pipeline = cls(crawler.settings["KAPLIT_DB"], crawler.settings.get("KAPLIT_SOURCE", "crawl"))
+        settings = crawler.settings
+        pipeline = cls(settings["KAPLIT_DB"], settings.get("KAPLIT_SOURCE", "crawl"), settings.get("KAPLIT_PLAN", ""))
         crawler.kaplit_pipeline = pipeline  # the runner reads the counts from here
         return pipeline
 
@@ -30,7 +32,9 @@ class StorePipeline:
         self.batches += 1
         staged = stage(item["items"], Path(self.stage_dir.name) / f"batch-{self.batches}.db", 0)
         staged.rejections = [(seq, f"{self.source}: {reason}") for seq, reason in staged.rejections]
-        self.counts.add(merge_staged(self.db, [staged], self.source, fetched_wins_ties=True))
+        pmids = [(self.plan, record.pmid) for record in item["items"] if isinstance(record, Article)]
+        self.counts.add(merge_staged(self.db, [staged], self.source, fetched_wins_ties=True, also=lambda db: (
+            db.conn.executemany("INSERT OR IGNORE INTO crawl_fetched (plan, pmid) VALUES (?, ?)", pmids))))
         return item
 
     def close_spider(self, spider=None):

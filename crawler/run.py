@@ -61,8 +61,24 @@ def _last_successful_crawl(db_path, query):
     return last
 
 
+def plan_key(query: str, windows: list[Window]) -> str:
+    """What identifies one crawl, so that a killed one started again resumes it."""
+    return query + " | " + " ".join(f"{w.datetype}:{w.low.isoformat()}..{w.high.isoformat()}" for w in windows)
+
+
+def fetched_by_plan(db_path, plan: str) -> set[int]:
+    """The PMIDs an interrupted crawl of this plan stored already (none once it finished)."""
+    if not Path(db_path).exists():
+        return set()
+    db = open_db(db_path)
+    try:
+        return {r[0] for r in db.execute("SELECT pmid FROM crawl_fetched WHERE plan = ?", [plan])}
+    finally:
+        db.close()
+
+
 def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = False,
-                   timeout: float | None = None) -> Settings:
+                   timeout: float | None = None, plan: str = "") -> Settings:
     settings = Settings()
     settings.setmodule("kaplit.crawler.settings", priority="project")
     if timeout:
@@ -71,6 +87,7 @@ def crawl_settings(db_path, source: str, api_key: str | None, verbose: bool = Fa
         settings.set("LOG_LEVEL", "INFO", priority="cmdline")
     settings.set("KAPLIT_DB", str(db_path), priority="cmdline")
     settings.set("KAPLIT_SOURCE", source, priority="cmdline")
+    settings.set("KAPLIT_PLAN", plan, priority="cmdline")
     if api_key:
         settings.set("DOWNLOAD_DELAY", settings.getfloat("DOWNLOAD_DELAY_WITH_API_KEY"), priority="cmdline")
     return settings
@@ -80,10 +97,12 @@ def run_crawl(db_path, query: str, base_url: str, windows: list[Window], api_key
               batch_size: int = 1000, on_progress=None, version: str = "", verbose: bool = False,
               timeout: float | None = None) -> CrawlReport:
     started, clock = now(), time.monotonic()
-    process = CrawlerProcess(crawl_settings(db_path, f"crawl {base_url}", api_key, verbose, timeout))
+    plan = plan_key(query, windows)
+    process = CrawlerProcess(crawl_settings(db_path, f"crawl {base_url}", api_key, verbose, timeout, plan))
     crawler = process.create_crawler(PubmedSpider)
-    process.crawl(crawler, base_url=base_url, query=query, windows=windows, db_path=str(db_path),
-                  batch_size=batch_size, api_key=api_key, email=email, on_progress=on_progress)
+    process.crawl(crawler, base_url=base_url, query=query, windows=windows,
+                  already_fetched=fetched_by_plan(db_path, plan), batch_size=batch_size, api_key=api_key,
+                  email=email, on_progress=on_progress)
     process.start()
     stats = crawler.stats
     pipeline = getattr(crawler, "kaplit_pipeline", None)
@@ -94,11 +113,13 @@ def run_crawl(db_path, query: str, base_url: str, windows: list[Window], api_key
         seconds=time.monotonic() - clock,
     )
     if report.error is None:
-        report.run_id = _record(db_path, report, started, base_url, version)
+        report.run_id = _record(db_path, report, started, base_url, version, plan)
     return report
 
 
-def _record(db_path, report: CrawlReport, started, base_url, version) -> int:
+def _record(db_path, report: CrawlReport, started, base_url, version, plan: str) -> int:
+    """The run's `crawl_runs` row; its plan's `crawl_fetched` rows go with it (one transaction):
+    the crawl finished, so the next one skips nothing."""
     outcome = report.outcome
     problems = []
     if outcome.failed_ids or outcome.missing_ids:
@@ -106,12 +127,14 @@ def _record(db_path, report: CrawlReport, started, base_url, version) -> int:
     if outcome.incomplete_windows:
         problems.append(f"{len(outcome.incomplete_windows)} one-day windows over 10,000 ids")
     db = open_db(db_path)
-    run_id = record_run(
-        db, "crawl", started, base_url, version, report.counts,
-        status="partial" if problems else "ok", notes="; ".join(problems) or None,
-        query=report.query, mindate=min(w.low for w in report.windows).isoformat(),
-        maxdate=max(w.high for w in report.windows).isoformat(),
-        requests=report.requests, retries=report.retries,
-    )
+    with db.atomic():
+        db.execute("DELETE FROM crawl_fetched WHERE plan = ?", [plan])
+        run_id = record_run(
+            db, "crawl", started, base_url, version, report.counts,
+            status="partial" if problems else "ok", notes="; ".join(problems) or None,
+            query=report.query, mindate=min(w.low for w in report.windows).isoformat(),
+            maxdate=max(w.high for w in report.windows).isoformat(),
+            requests=report.requests, retries=report.retries,
+        )
     db.close()
     return run_id

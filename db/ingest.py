@@ -122,13 +122,17 @@ def ingest_file(db: Database, path: Path, stage_dir: str | None = None, pool=Non
     return merge.counts
 
 
-def merge_staged(db: Database, staged: list[Staged], source: str, fetched_wins_ties=False) -> Counts:
-    """Merge already staged records in one transaction (the crawler's batches)."""
+def merge_staged(db: Database, staged: list[Staged], source: str, fetched_wins_ties=False,
+                 also=None) -> Counts:
+    """Merge already staged records in one transaction (the crawler's batches), with `also(db)`
+    in the same transaction when given."""
     merge = Merge(db, source, fetched_wins_ties)
     try:
         with db.atomic():
             merge.add(staged)
             merge.finish()
+            if also:
+                also(db)
     finally:
         merge.close()
     return merge.counts

@@ -274,6 +274,15 @@ def m008_tagger(db: Database):
     db["tagger"].create({"version": str, "tagged_at": str, "model": str}, pk="version", if_not_exists=True)
 
 
+@migrations()
+def m009_crawl_fetched(db: Database):
+    """`crawl_fetched`: the PMIDs each batch of a crawl stored, by the crawl's plan (query and date
+    windows), written with the batch; a finished crawl clears its plan's rows. A killed crawl
+    started again with the same plan skips them; a later crawl skips nothing (a record revised on
+    the day of the last crawl is fetched again)."""
+    db["crawl_fetched"].create({"plan": str, "pmid": int}, pk=("plan", "pmid"), if_not_exists=True)
+
+
 def pending_migrations(path) -> list[str]:
     """The schema changes a database file still lacks (read-only: for `kaplit serve`, which
     must not write the file it serves)."""

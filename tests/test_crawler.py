@@ -202,6 +202,28 @@ def test_incremental_run_fetches_only_new_and_revised(tmp_path):
         assert conn.execute("select count(*) from articles").fetchone()[0] == 3040
 
 
+def test_records_revised_on_the_day_of_the_last_crawl_are_fetched_again(tmp_path):
+    """A crawl today, then 100 records enter and 20 stored ones are revised the same day: the
+    next crawl stores both (it used to drop the 20: stored by a crawl on or after the window's
+    first day). What a run fetched is tracked by the run (crawl_fetched), and cleared when it ends."""
+    first = StandIn(tmp_path, "--records", "2000")
+    db = tmp_path / "sameday.db"
+    try:
+        assert crawl(db, first.url).returncode == 0
+    finally:
+        first.stop()
+    later = StandIn(tmp_path, "--records", "2000", "--extra-today", "100", "--revised-today", "20")
+    try:
+        result = crawl(db, later.url)
+    finally:
+        later.stop()
+    assert result.returncode == 0, result.stderr
+    assert "100 added, 20 updated" in result.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from articles where title like '[Revised]%'").fetchone()[0] == 20
+        assert conn.execute("select count(*) from crawl_fetched").fetchone()[0] == 0
+
+
 def test_api_key_allows_ten_requests_per_second(tmp_path):
     standin = StandIn(tmp_path, "--records", "2000")
     try:

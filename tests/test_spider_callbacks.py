@@ -19,7 +19,7 @@ def spider(tmp_path):
         name: getattr(project, name) for name in ("RETRY_TIMES", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX")})
     crawler.stats.open_spider()
     return PubmedSpider.from_crawler(crawler, base_url="http://127.0.0.1:1/eutils/", query="ketamine",
-                                     windows=[], db_path=str(tmp_path / "k.db"), batch_size=2)
+                                     windows=[], batch_size=2)
 
 
 def esearch_response(request, count, ids):

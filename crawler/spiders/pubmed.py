@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import scrapy
 import scrapy.exceptions
@@ -72,14 +70,14 @@ class QueryError(Exception):
 class PubmedSpider(scrapy.Spider):
     name = "pubmed"
 
-    def __init__(self, base_url, query, windows, db_path, batch_size=1000, api_key=None,
+    def __init__(self, base_url, query, windows, already_fetched=frozenset(), batch_size=1000, api_key=None,
                  email=None, tool="kaplit", on_progress=None, **kwargs):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
         self.query, self.windows, self.batch_size = query, windows, batch_size
         self.identity = {"tool": tool, **({"email": email} if email else {}),
                          **({"api_key": api_key} if api_key else {})}
-        self.db_path = db_path
+        self.already_fetched = frozenset(already_fetched)  # by an interrupted run of this same crawl
         self.outcome = CrawlOutcome()
         self.later: list[Window] = []
         self.on_progress = on_progress
@@ -139,7 +137,7 @@ class PubmedSpider(scrapy.Spider):
                 return
             self.outcome.incomplete_windows.append((window, count))
         self.outcome.expected += len(ids)
-        wanted = self.not_yet_fetched(ids, window.low)
+        wanted = [i for i in ids if i not in self.already_fetched and i not in self.outcome.fetched_ids]
         self.outcome.skipped_known += len(ids) - len(wanted)
         self.progress()
         history = {"WebEnv": root.findtext("WebEnv"), "query_key": root.findtext("QueryKey")}
@@ -149,19 +147,6 @@ class PubmedSpider(scrapy.Spider):
                 yield self.efetch_from_history(history, start, batch)
             else:
                 yield self.efetch_ids(batch)
-
-    def not_yet_fetched(self, ids, since: date) -> list[int]:
-        """Ids not stored by a crawl on or after `since` (nor earlier in this run)."""
-        fetched = set()
-        if Path(self.db_path).exists():
-            known = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-            for start in range(0, len(ids), 900):
-                group = ids[start:start + 900]
-                fetched.update(r[0] for r in known.execute(
-                    f"SELECT pmid FROM articles WHERE pmid IN ({','.join('?' * len(group))}) "
-                    "AND source_file LIKE 'crawl%' AND ingested_at >= ?", [*group, since.isoformat()]))
-            known.close()
-        return [i for i in ids if i not in fetched and i not in self.outcome.fetched_ids]
 
     # --- efetch ----------------------------------------------------------------------------
 

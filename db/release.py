@@ -32,11 +32,34 @@ def check(path) -> list[str]:
                 return [f"{path}: not a kaplit database (no articles table)"]
             if "articles_fts" in tables:
                 problems += _check_fts(path)
+            if "study_labels" in tables:
+                problems += _check_labels(conn, path)
             return problems
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
         return [f"{path}: not a readable SQLite database ({error})"]
+
+
+def _check_labels(conn, path) -> list[str]:
+    """`study_labels` holds exactly the labels of the studies' JSON list columns."""
+    from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
+
+    from_json = " UNION ALL ".join(f"SELECT s.pmid AS pmid, '{facet}' AS facet, j.value AS label "
+                                   f"FROM studies s, json_each(s.{facet}) j"
+                                   for facet in LABELLED_COLUMNS)
+    from_json = f"SELECT pmid, facet, label FROM ({from_json})"
+    table = "SELECT pmid, facet, label FROM study_labels"
+    problems = []
+    for name, sql in (("of studies missing from study_labels", f"{from_json} EXCEPT {table}"),
+                      ("in study_labels that no study has", f"{table} EXCEPT {from_json}")):
+        rows = conn.execute(f"SELECT pmid, facet, label FROM ({sql}) LIMIT 5").fetchall()
+        if rows:
+            count = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            problems.append(f"{path}: {count} label(s) {name}, e.g. "
+                            + ", ".join(f"{pmid} {facet} {label!r}" for pmid, facet, label in rows)
+                            + f"; `kaplit retag --all --db {path}` rebuilds it")
+    return problems
 
 
 def author_conflicts(path) -> list[str]:

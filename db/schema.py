@@ -283,6 +283,18 @@ def m009_crawl_fetched(db: Database):
     db["crawl_fetched"].create({"plan": str, "pmid": int}, pk=("plan", "pmid"), if_not_exists=True)
 
 
+@migrations()
+def m010_study_labels(db: Database):
+    """`study_labels`: one row per (study, list column, label), the JSON lists of `studies`
+    (conditions, routes, substances, age groups, controls, details) normalized, so that a filter
+    or a count by label is an index lookup instead of unpacking every study's JSON. Its primary
+    key is the index by (facet, label, pmid); a second index finds a study's rows. The next
+    re-tag fills it (the tagger's version changed with it)."""
+    db.execute("CREATE TABLE IF NOT EXISTS study_labels (pmid INTEGER NOT NULL REFERENCES studies(pmid), "
+               "facet TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (facet, label, pmid)) WITHOUT ROWID")
+    db.execute("CREATE INDEX IF NOT EXISTS study_labels_pmid ON study_labels (pmid)")
+
+
 def pending_migrations(path) -> list[str]:
     """The schema changes a database file still lacks (read-only: for `kaplit serve`, which
     must not write the file it serves)."""

@@ -1,7 +1,7 @@
 """Summary tables behind the landing page, rebuilt from `studies` after every re-tag.
 
-Precomputed because the landing page must stay as fast as a static page at any database size,
-and because conditions are JSON lists that a per-request GROUP BY would have to unpack.
+Precomputed because the landing page must stay as fast as a static page at any database size.
+Conditions are counted from the indexed `study_labels`, not the JSON lists of `studies`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ LATEST_PER_CELL = 5
 
 _EVIDENCE_MAP = """
 INSERT INTO evidence_map (scope, condition, design, studies)
-SELECT :scope, c.value, s.design, count(*) FROM studies s, json_each(s.conditions) c
-WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY c.value, s.design
+SELECT :scope, c.label, s.design, count(*) FROM study_labels c JOIN studies s ON s.pmid = c.pmid
+WHERE c.facet = 'conditions' AND s.design IS NOT NULL AND {counted} AND {scope} GROUP BY c.label, s.design
 UNION ALL
 SELECT :scope, :all, s.design, count(*) FROM studies s
 WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY s.design
@@ -26,8 +26,8 @@ WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY s.design
 
 _CONDITION_YEARS = f"""
 INSERT INTO condition_years (condition, year, studies)
-SELECT c.value, s.year, count(*) FROM studies s, json_each(s.conditions) c
-WHERE s.year IS NOT NULL AND {COUNTED_ONCE} GROUP BY c.value, s.year
+SELECT c.label, s.year, count(*) FROM study_labels c JOIN studies s ON s.pmid = c.pmid
+WHERE c.facet = 'conditions' AND s.year IS NOT NULL AND {COUNTED_ONCE} GROUP BY c.label, s.year
 UNION ALL
 SELECT :all, s.year, count(*) FROM studies s WHERE s.year IS NOT NULL AND {COUNTED_ONCE} GROUP BY s.year
 """
@@ -35,10 +35,10 @@ SELECT :all, s.year, count(*) FROM studies s WHERE s.year IS NOT NULL AND {COUNT
 _LATEST_EVIDENCE = f"""
 INSERT INTO latest_evidence (condition, design, rank, pmid, title, year, journal, correction_status)
 SELECT condition, design, rank, pmid, title, year, journal, correction_status FROM (
-  SELECT c.value AS condition, s.design, s.pmid, s.title, s.year, s.journal, s.correction_status,
-         row_number() OVER (PARTITION BY c.value, s.design ORDER BY s.pub_date DESC, s.pmid DESC) AS rank
-  FROM studies s, json_each(s.conditions) c
-  WHERE s.design IN ({", ".join("?" * len(LATEST_DESIGNS))}) AND {COUNTED_ONCE}
+  SELECT c.label AS condition, s.design, s.pmid, s.title, s.year, s.journal, s.correction_status,
+         row_number() OVER (PARTITION BY c.label, s.design ORDER BY s.pub_date DESC, s.pmid DESC) AS rank
+  FROM study_labels c JOIN studies s ON s.pmid = c.pmid
+  WHERE c.facet = 'conditions' AND s.design IN ({", ".join("?" * len(LATEST_DESIGNS))}) AND {COUNTED_ONCE}
 ) WHERE rank <= {LATEST_PER_CELL}
 """
 

@@ -20,7 +20,7 @@ from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.summaries import refresh_summaries
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.tagging.tagger import TaggedRecord, Tagger
-from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
+from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS, STUDY_COLUMNS_FROM_TAGS
 
 BATCH = 1000
 PARALLEL_MIN = 20_000  # articles; below this, starting worker processes costs more than it saves
@@ -38,6 +38,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
         {"version": tagger.version})]
     with db.atomic():  # tags of articles that no longer exist
         db.execute("DELETE FROM tags WHERE pmid NOT IN (SELECT pmid FROM articles)")
+        db.execute("DELETE FROM study_labels WHERE pmid NOT IN (SELECT pmid FROM articles)")
         gone = db.execute("DELETE FROM studies WHERE pmid NOT IN (SELECT pmid FROM articles)").rowcount
     batches = ((_read_batch(db, pmids[start:start + BATCH]),) for start in range(0, len(pmids), BATCH))
     done = 0
@@ -101,11 +102,23 @@ def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_ro
     marks = ",".join("?" * len(pmids))
     with db.atomic():
         db.execute(f"DELETE FROM tags WHERE pmid IN ({marks})", pmids)
+        db.execute(f"DELETE FROM study_labels WHERE pmid IN ({marks})", pmids)
         db.execute(f"DELETE FROM studies WHERE pmid IN ({marks})", pmids)
         db.conn.executemany(f"INSERT INTO tags ({', '.join(f'[{f}]' for f in TAG_FIELDS)}) "
                             f"VALUES ({', '.join('?' * len(TAG_FIELDS))})", tag_rows)
         db.conn.executemany(f"INSERT INTO studies ({', '.join(STUDY_COLUMNS)}) "
                             f"VALUES ({', '.join('?' * len(STUDY_COLUMNS))})", study_rows)
+        db.conn.executemany("INSERT OR IGNORE INTO study_labels (pmid, facet, label) VALUES (?, ?, ?)",
+                            label_rows(study_rows))
+
+
+def label_rows(study_rows: list[tuple]):
+    """(pmid, facet, label) of every label in the studies rows' list columns."""
+    positions = [(facet, list(STUDY_COLUMNS).index(facet)) for facet in LABELLED_COLUMNS]
+    for row in study_rows:
+        for facet, position in positions:
+            for label in json.loads(row[position] or "[]"):
+                yield row[0], facet, label
 
 
 def _study(pmid, title, article, tagged: TaggedRecord, version, stamp) -> dict:

@@ -345,3 +345,15 @@ def test_citations_round_trip_latex_and_ris_specials():
     [reference] = rispy.loads(ris([article]))
     assert reference["title"] == title and reference["authors"] == ["Müller, Anna", "KAP Study Group"]
     assert reference["abstract"] == "Line one. Line two." and reference["keywords"] == ["ketamine", "PTSD"]
+
+
+def test_the_readmes_example_sql_runs_and_finds_rows(conn):
+    """Every statement of README.md's example SQL, on this database: it runs and finds something."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Example SQL", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    statements = [s for s in block.split(";")
+                  if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())]
+    conn.create_function("escape_fts", 1, fts_query)
+    assert len(statements) >= 7
+    for statement in statements:
+        assert conn.execute(statement).fetchall(), statement

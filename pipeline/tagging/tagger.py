@@ -43,7 +43,7 @@ from kaplit.pipeline.tagging.taxonomy import (
     StudyColumn,
 )
 
-VERSION = "rules-9"
+VERSION = "rules-10"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 TRIAL_DETAILS = ("Open-label/single-arm", "Controlled non-randomised")
 

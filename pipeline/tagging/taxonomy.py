@@ -93,7 +93,8 @@ class StudyColumn:
     column still needs its migration: db/schema.py spells each migration's own columns).
 
     `task`: a gold task whose labels fill it (all as a JSON list, or the first); else `attribute`
-    of the TaggedRecord (pipeline/tagging/tagger.py) fills it."""
+    of the TaggedRecord (pipeline/tagging/tagger.py) fills it. A list column's labels are also rows
+    of `study_labels` (facet = the column's name), which every count and filter reads."""
 
     name: str
     description: str
@@ -128,7 +129,7 @@ STUDY_COLUMNS_FROM_TAGS = [
                 "suicidality, OCD, opioid/stimulant/cannabis/tobacco use, recreational ketamine harms, "
                 "anaesthesia/sedation; open-label, non-randomised, narrative review, preclinical, notice (an "
                 "erratum, retraction note, comment or editorial: design Other, no evidence level); "
-                "intramuscular, sublingual; older adults. See /taxonomy", attribute="details"),
+                "intramuscular, sublingual; older adults. See /taxonomy", attribute="details", as_list=True),
     StudyColumn("participant_count", "How many people the abstract counts (the largest count, or groups added "
                 "up; for a review, the pooled number), where it gives one. Sort by it for sample size",
                 attribute="participant_count", kind=int),
@@ -139,3 +140,4 @@ STUDY_COLUMNS_FROM_TAGS = [
                 "whatever the substance (MDMA- or psilocybin-assisted therapy too)",
                 attribute="psychotherapy", kind=int),
 ]
+LABELLED_COLUMNS = [column.name for column in STUDY_COLUMNS_FROM_TAGS if column.as_list]

@@ -15,6 +15,7 @@ from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
 from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
+from kaplit.web.plugins.sql_lane import SQL_THREADS
 from kaplit.web.urls import is_html_request
 
 SETTINGS = {
@@ -24,6 +25,7 @@ SETTINGS = {
     "facet_time_limit_ms": 500,
     "suggest_facets": False,
     "allow_download": True,
+    "num_sql_threads": SQL_THREADS,  # ad-hoc SQL may hold LANE of them (web/plugins/sql_lane.py)
 }
 
 

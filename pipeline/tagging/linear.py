@@ -356,10 +356,3 @@ def with_named(picked: list, named: list, task: str, score=None) -> list:
 
 def _probability(score: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
-
-
-def merge(rule_labels: list[str], layer_labels: list[str], decided: list[str]) -> list[str]:
-    """One task's labels: the layer's among those it decides, the rules' for the rest, and the
-    rules' alone if that would leave the task with no label at all."""
-    merged = [v for v in rule_labels if v not in decided] + [v for v in layer_labels if v in decided]
-    return merged or list(rule_labels)

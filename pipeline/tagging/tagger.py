@@ -17,7 +17,7 @@ from itertools import islice
 
 from kaplit.pipeline.tagging import counts, indexed
 from kaplit.pipeline.tagging.anchors import near
-from kaplit.pipeline.tagging.linear import WEIGHTS, Decision, LinearLayer, features, merge
+from kaplit.pipeline.tagging.linear import WEIGHTS, Decision, LinearLayer, features
 from kaplit.pipeline.tagging.rules import (
     ANCHORS,
     COUNT,
@@ -165,7 +165,7 @@ class Tagger:
             # the design it names ("...: a randomized controlled trial") stands
             decisions = [d for d in decisions if d.task != "study_type"]
             decided = {pair for pair in decided if pair[0] != "study_design"}
-        return with_decisions(tags, [_linear_tag(d) for d in decisions], decided)
+        return with_decisions(tags, [linear_tag(d) for d in decisions], decided)
 
     def tag_record(self, title: str | None, abstract: str | None, publication_types=(), mesh=(),
                    keywords=()) -> TaggedRecord:
@@ -257,6 +257,13 @@ def with_decisions(tags: list[Tag], linear_tags: list[Tag], decided: set[tuple[s
     return [t for t in tags if t.source in indexed.SOURCES or (t.facet, t.value) not in decided] + linear_tags
 
 
+def merge(rule_labels: list[str], layer_labels: list[str], decided: list[str]) -> list[str]:
+    """One task's labels: the layer's among those it decides, the rules' for the rest, and the
+    rules' alone if that would leave the task with no label at all."""
+    merged = [v for v in rule_labels if v not in decided] + [v for v in layer_labels if v in decided]
+    return merged or list(rule_labels)
+
+
 def combined_labels(tags: list[Tag], decides: dict[str, list[str]]) -> dict[str, list[str]]:
     """The labels of a record's tags: the rules' (their defaults follow the tags as they stand,
     the linear layer's design included), with the linear layer's where it decides."""
@@ -342,7 +349,9 @@ def with_parent(conditions: list[str], children: set[str]) -> list[str]:
     return conditions
 
 
-def _linear_tag(decision: Decision) -> Tag:
+def linear_tag(decision: Decision) -> Tag:
+    """The tag of one of the linear layer's decisions: its words where a feature points at them,
+    and the rule naming the probability and the features that weighed most."""
     why = f" ({decision.why})" if decision.why else ""
     rule = f"{LINEAR}{decision.task}:{decision.label} p={decision.probability:.2f}{why}"
     spot = decision.spot

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task
 from kaplit.pipeline.tagging.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
-from kaplit.pipeline.tagging.tagger import LINEAR, Tag, Tagger, combined_labels, rule_labels, with_decisions
+from kaplit.pipeline.tagging.tagger import Tagger, combined_labels, linear_tag, rule_labels, with_decisions
 from kaplit.pipeline.tagging.taxonomy import GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
@@ -136,17 +136,23 @@ def fold_models(rows, found, folds=FOLDS) -> list[tuple[list[int], dict]]:
     return out
 
 
-def held_out_labels(rows, found, folds, choices) -> list[dict]:
-    """The layer's labels for every record, each given by the models of the fold that held it
+def held_out_decisions(rows, found, folds, choices) -> list[list]:
+    """The layer's decisions for every record, each made by the models of the fold that held it
     out, deciding as `choices` say ({"decides", "whole", "sets"}) as the shipped layer would."""
-    predicted: list[dict] = [{} for _ in rows]
+    predicted: list[list] = [[] for _ in rows]
     for held, models in folds:
         seen = set(held)
         layer = LinearLayer(layer_model([row for i, row in enumerate(rows) if i not in seen], choices, models))
         for i in held:
-            for decision in layer.decide(found[i]):
-                predicted[i].setdefault(decision.task, []).append(decision.label)
+            predicted[i] = layer.decide(found[i])
     return predicted
+
+
+def labels_of(decisions) -> dict[str, list[str]]:
+    labels: dict[str, list[str]] = {}
+    for decision in decisions:
+        labels.setdefault(decision.task, []).append(decision.label)
+    return labels
 
 
 def layer_model(rows, choices, models) -> dict:
@@ -191,17 +197,14 @@ def _gold(rows, task) -> tuple[list[int], list[list[str]]]:
     return scored, [rows[i]["labels"][task] for i in scored]
 
 
-def shipped_labels(tags, layer_labels, decides) -> list[dict]:
-    """Each record's labels as the tagger with these choices gives them (Tagger.tag and .labels),
-    the layer's decisions being held-out ones: the rules' tags for the labels the layer decides
-    give way to its own, and the rules' defaults follow (a design the layer found, say)."""
+def shipped_labels(tags, decisions, decides) -> list[dict]:
+    """Each record's labels as the tagger with these choices gives them, the layer's decisions
+    being held-out ones: the tagger's own steps (Tagger.tag: linear_tag, with_decisions; Tagger.labels:
+    combined_labels) on the rules' tags and the decisions of the labels the layer decides."""
     decided = {(TASK_FACET[task], label) for task, labels in decides.items() for label in labels}
-    out = []
-    for record_tags, record_layer in zip(tags, layer_labels):
-        linear = [Tag(TASK_FACET[task], label, "derived", rule=LINEAR)
-                  for task, labels in record_layer.items() for label in labels if label in decides.get(task, ())]
-        out.append(combined_labels(with_decisions(record_tags, linear, decided), decides))
-    return out
+    return [combined_labels(with_decisions(record_tags, [linear_tag(d) for d in record_decisions
+                                                         if d.label in decides.get(d.task, ())], decided), decides)
+            for record_tags, record_decisions in zip(tags, decisions)]
 
 
 def held_out_scores(rows, baseline, final) -> tuple[dict, dict]:
@@ -226,11 +229,12 @@ def train(gold_path) -> dict:
     rows = load_gold(gold_path)
     tags, found, labels = rule_view(rows)
     folds = fold_models(rows, found)
-    layer_labels = held_out_labels(rows, found, folds, {
+    decisions = held_out_decisions(rows, found, folds, {
         "decides": {task: list(names) for task, names in GOLD_LABELS.items()}, "whole": set(GOLD_LABELS), "sets": ()})
+    layer_labels = [labels_of(record) for record in decisions]
     decides = choose(rows, layer_labels, labels)
     if "study_type" in decides:  # the rules' defaults follow the design: weigh them with the layer's design in place
-        with_design = shipped_labels(tags, layer_labels, {"study_type": decides["study_type"]})
+        with_design = shipped_labels(tags, decisions, {"study_type": decides["study_type"]})
         decides = {**choose(rows, layer_labels, with_design), "study_type": decides["study_type"]}
     choices = refine(rows, tags, found, folds, decides)
     choices["from_title"] = from_title(rows, found, shipped(rows, tags, found, folds, choices), choices["decides"])
@@ -291,7 +295,7 @@ def from_title(rows, found, held_out, decides) -> dict:
 
 def shipped(rows, tags, found, folds, choices) -> list[dict]:
     """Every record's labels as the tagger deciding as `choices` say gives them, held out."""
-    return shipped_labels(tags, held_out_labels(rows, found, folds, choices), choices["decides"])
+    return shipped_labels(tags, held_out_decisions(rows, found, folds, choices), choices["decides"])
 
 
 def task_f1(rows, task, labels) -> float:

@@ -10,34 +10,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FACETS = {
-    "condition": "Condition studied (a parent 'Psychiatric condition' is added for any psychiatric one)",
-    "study_design": "Study design, from publication types and the abstract's own words",
-    "evidence_level": "Evidence level derived from the design (1 = systematic review of RCTs ... 5 = case report)",
-    "route": "Route of administration",
-    "substance": "Substance form: racemic ketamine, esketamine (S-), arketamine (R-), other psychedelics",
-    "kap": "Psychotherapy or psychological support is part of the intervention",
-    "population": "Age group and species",
-    "trial_phase": "Clinical trial phase",
-    "control": "Control condition",
-    "participants": "Number of participants (binned)",
-    "participant_count": "Number of people the abstract counts: the largest count, or groups added up",
-}
-COUNT_FACET = "participant_count"  # no label of the annotation: its range is (participants)
 
+@dataclass(frozen=True)
+class Facet:
+    """A facet of the taxonomy, declared once: its name (the tags' `facet`), what it means, the
+    gold task whose labels it answers (GOLD_LABELS[task] spells them), and the finer values a
+    clinician browses by beyond those labels (they change no label). The rules that give its
+    values are in pipeline/tagging/rules.py and indexed.py, keyed by the name; /taxonomy shows all."""
+
+    name: str
+    description: str
+    task: str | None = None
+    details: tuple[str, ...] = ()
+
+
+TAXONOMY = [
+    Facet("condition", "Condition studied (a parent 'Psychiatric condition' is added for any psychiatric one)",
+          "condition", ("Treatment-resistant depression", "Bipolar depression", "Postpartum/perinatal depression",
+                        "Suicidal ideation/behaviour", "Obsessive-compulsive disorder", "Opioid use disorder",
+                        "Cocaine/stimulant use", "Cannabis use", "Tobacco/smoking", "Recreational ketamine use/harms",
+                        "Anaesthesia/sedation/acute analgesia")),
+    Facet("study_design", "Study design, from publication types and the abstract's own words", "study_type",
+          ("Open-label/single-arm", "Controlled non-randomised", "Narrative review", "Preclinical/animal",
+           "Notice (correction, retraction, comment, editorial)")),
+    Facet("evidence_level",
+          "Evidence level derived from the design (1 = systematic review of RCTs ... 5 = case report)"),
+    Facet("route", "Route of administration", "application_form", ("Intramuscular", "Sublingual/buccal")),
+    Facet("substance", "Substance form: racemic ketamine, esketamine (S-), arketamine (R-), other psychedelics",
+          "substances"),
+    Facet("kap", "Psychotherapy or psychological support is part of the intervention"),
+    Facet("population", "Age group and species", "age_of_participants", ("Older adult",)),
+    Facet("trial_phase", "Clinical trial phase", "clinical_trial_phase"),
+    Facet("control", "Control condition", "study_control"),
+    Facet("participants", "Number of participants (binned)", "number_of_participants"),
+    Facet("participant_count", "Number of people the abstract counts: the largest count, or groups added up"),
+]
+FACETS = {facet.name: facet.description for facet in TAXONOMY}
+COUNT_FACET = "participant_count"  # no label of the annotation: its range is (participants)
 # Finer values a clinician browses by, beyond the labels of the human annotation (which they do
 # not change): facet → values. They are tags with evidence like any other, and `studies.details`
 # lists them per study.
-DETAILS = {
-    "condition": ["Treatment-resistant depression", "Bipolar depression", "Postpartum/perinatal depression",
-                  "Suicidal ideation/behaviour", "Obsessive-compulsive disorder", "Opioid use disorder",
-                  "Cocaine/stimulant use", "Cannabis use", "Tobacco/smoking", "Recreational ketamine use/harms",
-                  "Anaesthesia/sedation/acute analgesia"],
-    "study_design": ["Open-label/single-arm", "Controlled non-randomised", "Narrative review", "Preclinical/animal",
-                     "Notice (correction, retraction, comment, editorial)"],
-    "route": ["Intramuscular", "Sublingual/buccal"],
-    "population": ["Older adult"],
-}
+DETAILS = {facet.name: list(facet.details) for facet in TAXONOMY if facet.details}
 DETAIL_VALUES = frozenset(value for values in DETAILS.values() for value in values)
 
 # Evidence level of each design: lower is stronger.
@@ -74,16 +87,7 @@ GOLD_LABELS = {
 }
 
 # Facet whose tags answer each gold task.
-TASK_FACET = {
-    "condition": "condition",
-    "study_type": "study_design",
-    "application_form": "route",
-    "substances": "substance",
-    "age_of_participants": "population",
-    "clinical_trial_phase": "trial_phase",
-    "study_control": "control",
-    "number_of_participants": "participants",
-}
+TASK_FACET = {facet.task: facet.name for facet in TAXONOMY if facet.task}
 
 
 @dataclass(frozen=True)

@@ -176,23 +176,35 @@ def test_every_fault_kind_is_survived(tmp_path):
     assert waits and min(waits) >= 0.95  # the server said Retry-After: 1
 
 
-def test_incremental_run_fetches_only_new_and_revised(tmp_path):
-    first = StandIn(tmp_path, "--records", "3000")
-    db = tmp_path / "incremental.db"
+def crawl_then_update(tmp_path, records: int, *later_args: str, between=None):
+    """A first crawl of `records`, `between(db)` if given, then a crawl of a stand-in where
+    `later_args` (--extra-today, --revised-today) changed PubMed: (db, result, requests)."""
+    first = StandIn(tmp_path, "--records", str(records))
+    db = tmp_path / "updated.db"
     try:
         assert crawl(db, first.url).returncode == 0
     finally:
         first.stop()
-    with sqlite3.connect(db) as conn:  # as if that crawl had run on 1 January
-        conn.execute("update articles set ingested_at = '2025-12-31T00:00:00+00:00'")
-        conn.execute("update crawl_runs set maxdate = '2026-01-01'")
-    later = StandIn(tmp_path, "--records", "3000", "--extra-today", "40", "--revised-today", "25")
+    if between:
+        between(db)
+    later = StandIn(tmp_path, "--records", str(records), *later_args)
     try:
         result = crawl(db, later.url)
         requests = later.requests()
     finally:
         later.stop()
     assert result.returncode == 0, result.stderr
+    return db, result, requests
+
+
+def test_incremental_run_fetches_only_new_and_revised(tmp_path):
+    def on_first_of_january(db):
+        with sqlite3.connect(db) as conn:
+            conn.execute("update articles set ingested_at = '2025-12-31T00:00:00+00:00'")
+            conn.execute("update crawl_runs set maxdate = '2026-01-01'")
+
+    db, result, requests = crawl_then_update(tmp_path, 3000, "--extra-today", "40", "--revised-today", "25",
+                                             between=on_first_of_january)
     assert "40 added, 25 updated" in result.stdout
     fetches = [r for r in requests if r["endpoint"] == "efetch.fcgi"]
     assert sum(r["ids"] or int(r["params"]["retmax"]) for r in fetches) == 65
@@ -206,18 +218,7 @@ def test_records_revised_on_the_day_of_the_last_crawl_are_fetched_again(tmp_path
     """A crawl today, then 100 records enter and 20 stored ones are revised the same day: the
     next crawl stores both (it used to drop the 20: stored by a crawl on or after the window's
     first day). What a run fetched is tracked by the run (crawl_fetched), and cleared when it ends."""
-    first = StandIn(tmp_path, "--records", "2000")
-    db = tmp_path / "sameday.db"
-    try:
-        assert crawl(db, first.url).returncode == 0
-    finally:
-        first.stop()
-    later = StandIn(tmp_path, "--records", "2000", "--extra-today", "100", "--revised-today", "20")
-    try:
-        result = crawl(db, later.url)
-    finally:
-        later.stop()
-    assert result.returncode == 0, result.stderr
+    db, result, _ = crawl_then_update(tmp_path, 2000, "--extra-today", "100", "--revised-today", "20")
     assert "100 added, 20 updated" in result.stdout
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from articles where title like '[Revised]%'").fetchone()[0] == 20

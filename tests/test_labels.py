@@ -77,4 +77,10 @@ def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monke
             f"group by j.value", matching))
         assert shown == {label: expected[label] for label in shown}, facet
         assert set(shown) == set(sorted(expected, key=lambda k: (-expected[k], k))[:len(shown)]), facet
+    for column in ("design", "year", "journal", "ketamine", "kap", "is_retracted"):  # counted in one pass
+        shown = {v["value"]: v["count"] for v in page["facet_results"][column]["results"]}
+        expected = dict(conn.execute(f"select {column}, count(*) from studies where pmid in ({marks}) "
+                                     f"group by {column}", matching))
+        assert shown == {value: expected[value] for value in shown} and shown, column
+        assert len(shown) == min(len(expected), 30), column
     assert not page.get("facets_timed_out")

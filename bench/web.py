@@ -100,7 +100,8 @@ def cold_filters(db: Path, rng) -> list[str]:
 
 
 def facet_path(condition: str, design: str) -> str:
-    params = {"design": design, "_sort_desc": "pub_date"}
+    """An evidence-map cell's list, as the landing page links it (web/landing.py: studies_url)."""
+    params = {"design": design, "duplicate_of__isnull": 1, "_sort_desc": "pub_date"}
     if condition != "All studies":
         params["conditions__arraycontains"] = condition
     return "/kaplit/studies?" + urllib.parse.urlencode(params)

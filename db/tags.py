@@ -1,6 +1,6 @@
 """Tagging stored articles: `tags` keeps every tag with its evidence, `studies` one row per
 article with the gold-style labels and the article columns clinicians browse by (JSON arrays
-where an article can have several values).
+where an article can have several values), `study_labels` those arrays' labels as indexed rows.
 
 Each batch is replaced whole in one transaction, so a re-tag never leaves stale tags behind;
 the landing page's summary tables are rebuilt after every re-tag that changed anything. Large

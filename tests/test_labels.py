@@ -84,3 +84,19 @@ def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monke
         assert shown == {value: expected[value] for value in shown} and shown, column
         assert len(shown) == min(len(expected), 30), column
     assert not page.get("facets_timed_out")
+
+
+def test_no_count_or_filter_of_a_studies_page_reads_the_json_lists(site_db, monkeypatch):
+    """Every statement behind a filtered studies page (rows, count, facets) finds labels through
+    study_labels: Datasette's own JSON check of an arraycontains filter is dropped where kaplit's
+    indexed clause says the same."""
+    from kaplit.web.app import SETTINGS
+
+    monkeypatch.setitem(SETTINGS, "trace_debug", True)
+    ds = make_datasette(site_db)
+    query = urllib.parse.urlencode({"conditions__arraycontains": PTSD, "routes__arraycontains": "Intravenous",
+                                    "_trace": "1"})
+    traces = asyncio.run(ds.client.get(f"/kaplit/studies.json?{query}")).json()["_trace"]["traces"]
+    statements = [t["sql"] for t in traces if "studies" in t["sql"] and "sqlite_master" not in t["sql"]]
+    assert len(statements) >= 4
+    assert not [sql for sql in statements if "json_each" in sql], statements

@@ -122,7 +122,8 @@ async def _provenance(db) -> dict:
     run = [{**dict(r), "source": _source_name(r["source"])} for r in (await db.execute(
         "select kind, source, query, finished_at from crawl_runs where status != 'failed' "
         "order by id desc limit 1")).rows]
-    versions = (await db.execute("select distinct tagger_version from studies limit 5")).rows
+    # the tagger of the last re-tag (its `tagger` row), which every study carries after it
+    versions = (await db.execute("select version from tagger order by tagged_at desc limit 1")).rows
     return {
         "records": (await db.execute("select count(*) from studies")).rows[0][0],
         "run": dict(run[0]) if run else None,

@@ -32,10 +32,15 @@ class StorePipeline:
         self.batches += 1
         staged = stage(item["items"], Path(self.stage_dir.name) / f"batch-{self.batches}.db", 0)
         staged.rejections = [(seq, f"{self.source}: {reason}") for seq, reason in staged.rejections]
-        pmids = [(self.plan, record.pmid) for record in item["items"] if isinstance(record, Article)]
-        self.counts.add(merge_staged(self.db, [staged], self.source, fetched_wins_ties=True, also=lambda db: (
-            db.conn.executemany("INSERT OR IGNORE INTO crawl_fetched (plan, pmid) VALUES (?, ?)", pmids))))
+        pmids = [record.pmid for record in item["items"] if isinstance(record, Article)]
+        self.counts.add(merge_staged(self.db, [staged], self.source, fetched_wins_ties=True,
+                                     also=lambda db: self._remember(db, pmids)))
         return item
+
+    def _remember(self, db, pmids: list[int]):
+        """This crawl's plan stored these (crawl_fetched): a killed crawl started again skips them."""
+        db.conn.executemany("INSERT OR IGNORE INTO crawl_fetched (plan, pmid) VALUES (?, ?)",
+                            [(self.plan, pmid) for pmid in pmids])
 
     def close_spider(self, spider=None):
         if self.db is not None:

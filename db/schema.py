@@ -295,13 +295,13 @@ def m010_study_labels(db: Database):
     db.execute("CREATE INDEX IF NOT EXISTS study_labels_pmid ON study_labels (pmid)")
 
 
-def pending_migrations(path) -> list[str]:
-    """The schema changes a database file still lacks (read-only: for `kaplit serve`, which
-    must not write the file it serves)."""
+def pending_migrations(path) -> list[str] | None:
+    """The schema changes a database file still lacks, or None for a file kaplit did not make
+    (read-only: for `kaplit serve`, which must not write the file it serves)."""
     db = Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
     try:
-        if not db["_sqlite_migrations"].exists():
-            return [m.name for m in migrations._migrations]
+        if not db[migrations.migrations_table].exists():
+            return None
         return [m.name for m in migrations.pending(db)]
     finally:
         db.close()

@@ -15,13 +15,13 @@ COUNTED_ONCE = "s.duplicate_of IS NULL"  # a republished or duplicate record is 
 LATEST_DESIGNS = ("Systematic review/meta-analysis", "Randomized-controlled trial (RCT)")
 LATEST_PER_CELL = 5
 
-_EVIDENCE_MAP = """
+_EVIDENCE_MAP = f"""
 INSERT INTO evidence_map (scope, condition, design, studies)
 SELECT :scope, c.label, s.design, count(*) FROM study_labels c JOIN studies s ON s.pmid = c.pmid
-WHERE c.facet = 'conditions' AND s.design IS NOT NULL AND {counted} AND {scope} GROUP BY c.label, s.design
+WHERE c.facet = 'conditions' AND s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY c.label, s.design
 UNION ALL
 SELECT :scope, :all, s.design, count(*) FROM studies s
-WHERE s.design IS NOT NULL AND {counted} AND {scope} GROUP BY s.design
+WHERE s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY s.design
 """
 
 _CONDITION_YEARS = f"""
@@ -64,6 +64,6 @@ def refresh_summaries(db: Database):
     for field, sql in COVERAGE.items():
         db.execute("INSERT INTO coverage (field, records) VALUES (?, ?)", [field, db.execute(sql).fetchone()[0]])
     for scope, condition in SCOPES.items():
-        db.execute(_EVIDENCE_MAP.format(counted=COUNTED_ONCE, scope=condition), {"all": ALL_STUDIES, "scope": scope})
+        db.execute(_EVIDENCE_MAP.format(scope=condition), {"all": ALL_STUDIES, "scope": scope})
     db.execute(_CONDITION_YEARS, {"all": ALL_STUDIES})
     db.execute(_LATEST_EVIDENCE, LATEST_DESIGNS)

@@ -451,7 +451,7 @@ def serve(db_path, host, port, mutable):
     from kaplit.web.app import serve as serve_datasette
 
     pending = pending_migrations(db_path)
-    if "m001_initial" in pending:
+    if pending is None:
         fail(f"{db_path} is not a kaplit database; `kaplit build --db FILE` makes one.")
     if pending:
         fail(f"{db_path} was made by an older kaplit and lacks {', '.join(pending)}; "

@@ -23,6 +23,8 @@ import re
 from datasette.database import Database
 from datasette.utils import escape_sqlite
 
+from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
+
 _TABLE_PAGE = re.compile(
     r"^select .+? from (?P<table>\[[^\]]+\]|[A-Za-z_]\w*) (?:where .+)?"
     r"order by (?P<order>[^,()]+?) limit (?P<limit>\d+)$", re.S)
@@ -34,7 +36,7 @@ class KaplitDatabase(Database):
         self._tie_breakers: dict[str, str] = {}
 
     async def execute(self, sql, params=None, *args, **kwargs):
-        if isinstance(params, dict) and any(key.startswith("kaplit_lf") for key in params):
+        if isinstance(params, dict) and any(key.startswith(FACET_PARAM) for key in params):
             sql = _without_json_label_checks(sql, params)
         page = _TABLE_PAGE.match(sql)
         if page:
@@ -58,7 +60,8 @@ _JSON_LABEL_CHECK = re.compile(r':(p\d+) in \(select value from json_each\("stud
 
 def _without_json_label_checks(sql: str, params: dict) -> str:
     """The statement without Datasette's JSON checks of the labels kaplit's indexed filter checks."""
-    indexed = {(params[key], params[key.replace("_lf", "_ll")]) for key in params if key.startswith("kaplit_lf")}
+    indexed = {(params[key], params[LABEL_PARAM + key.removeprefix(FACET_PARAM)])
+               for key in params if key.startswith(FACET_PARAM)}
 
     def drop(check):
         return "1" if (check[2], params.get(check[1])) in indexed else check[0]

@@ -132,9 +132,9 @@ async def _provenance(db) -> dict:
 
 
 def _source_name(source: str | None) -> str | None:
-    """A run's source as a visitor may see it: "snapshot", a file's name, never a server path."""
-    if not source:
+    """A run's source as a visitor may see it: "snapshot", file names or a URL, never a server path."""
+    if not source or "://" in source:
         return source
-    kind, _, where = source.partition(":") if ":" in source.split()[0] else ("", "", source)
-    names = " ".join(PurePath(path).name for path in where.split())
-    return kind if names == kind else f"{kind} {names}".strip()
+    if source.startswith("snapshot:"):
+        return "snapshot"
+    return " ".join(PurePath(path).name for path in source.split())

@@ -8,7 +8,7 @@ every matching study's JSON list.
   all of them in one pass over the page's studies. Either kind counts all its columns in one
   statement: a page's eleven facets cost two reads of its studies, not eleven.
 - Such a filter also gets `pmid IN (the label's studies)`: SQLite then reads the matching studies
-  by primary key, and Datasette's own JSON check runs on those alone.
+  by primary key, and Datasette's own JSON check of the same label is dropped (web/database.py).
 A facet whose count runs out of time is named as such on the page (Datasette's "timed out").
 """
 
@@ -24,6 +24,8 @@ from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
 
 LABELLED_TABLE = "studies"
 FILTER = "__arraycontains"
+# the parameters of the indexed clause: FACET_PARAM + n names the column, LABEL_PARAM + n the label
+FACET_PARAM, LABEL_PARAM = "kaplit_lf", "kaplit_ll"
 
 
 class OnePassFacet(Facet):
@@ -122,7 +124,7 @@ def filters_from_request(request, database, table, datasette):
                for value in request.args.getlist(key)]
     for number, (column, label) in enumerate(filters):
         if column in LABELLED_COLUMNS:
-            clauses.append(f"pmid in (select pmid from study_labels where facet = :kaplit_lf{number} "
-                           f"and label = :kaplit_ll{number})")
-            params.update({f"kaplit_lf{number}": column, f"kaplit_ll{number}": label})
+            clauses.append(f"pmid in (select pmid from study_labels where facet = :{FACET_PARAM}{number} "
+                           f"and label = :{LABEL_PARAM}{number})")
+            params.update({f"{FACET_PARAM}{number}": column, f"{LABEL_PARAM}{number}": label})
     return FilterArguments(clauses, params=params) if clauses else None

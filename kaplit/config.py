@@ -25,7 +25,8 @@ def shared_dir() -> Path:
     for candidate in (REPO_ROOT.parent / "shared", Path.cwd().parent / "shared"):
         if candidate.is_dir():
             return candidate
-    return REPO_ROOT.parent / "shared"
+    in_checkout = (REPO_ROOT / "pyproject.toml").is_file()  # not so when installed from a wheel
+    return (REPO_ROOT if in_checkout else Path.cwd()).parent / "shared"
 
 
 def snapshot_dir() -> Path:

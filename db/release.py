@@ -34,6 +34,8 @@ def check(path) -> list[str]:
                 problems += _check_fts(path)
             if "study_labels" in tables:
                 problems += _check_labels(conn, path)
+            if "study_bitmaps" in tables:
+                problems += _check_bitmaps(conn, path)
             return problems
         finally:
             conn.close()
@@ -60,6 +62,17 @@ def _check_labels(conn, path) -> list[str]:
                             + ", ".join(f"{pmid} {facet} {label!r}" for pmid, facet, label in rows)
                             + f"; `kaplit retag --all --db {path}` rebuilds it")
     return problems
+
+
+def _check_bitmaps(conn, path) -> list[str]:
+    """`study_bitmaps` holds the studies of each facet value as the tables have them."""
+    from kaplit.db.bitmaps import stale_bitmaps
+
+    stale = stale_bitmaps(conn)
+    if not stale:
+        return []
+    return [f"{path}: study_bitmaps out of step with studies for {len(stale)} value(s), e.g. "
+            + "; ".join(stale[:5]) + f"; `kaplit retag --all --db {path}` rebuilds them"]
 
 
 def author_conflicts(path) -> list[str]:

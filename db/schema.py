@@ -295,6 +295,18 @@ def m010_study_labels(db: Database):
     db.execute("CREATE INDEX IF NOT EXISTS study_labels_pmid ON study_labels (pmid)")
 
 
+@migrations()
+def m011_study_bitmaps(db: Database):
+    """`study_bitmaps`: per facet column and value, the set of its studies as a serialized roaring
+    bitmap of PMIDs (db/bitmaps.py), so that a served page counts its facets in memory. Filled
+    here from what the database holds, and rebuilt at every re-tag."""
+    from kaplit.db.bitmaps import refresh_bitmaps  # it reads STUDY_COLUMNS of this module
+
+    db.execute("CREATE TABLE IF NOT EXISTS study_bitmaps (facet TEXT NOT NULL, value, studies INTEGER NOT NULL, "
+               "bitmap BLOB NOT NULL)")
+    refresh_bitmaps(db)
+
+
 def pending_migrations(path) -> list[str] | None:
     """The schema changes a database file still lacks, or None for a file kaplit did not make
     (read-only: for `kaplit serve`, which must not write the file it serves)."""

@@ -1,6 +1,7 @@
 """Tagging stored articles: `tags` keeps every tag with its evidence, `studies` one row per
 article with the gold-style labels and the article columns clinicians browse by (JSON arrays
-where an article can have several values), `study_labels` those arrays' labels as indexed rows.
+where an article can have several values), `study_labels` those arrays' labels as indexed rows,
+`study_bitmaps` the studies of each value of each facet column.
 
 Each batch is replaced whole in one transaction, so a re-tag never leaves stale tags behind;
 the landing page's summary tables are rebuilt after every re-tag that changed anything. Large
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 
 from sqlite_utils import Database
 
+from kaplit.db.bitmaps import refresh_bitmaps
 from kaplit.db.links import link_records
 from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.db.summaries import refresh_summaries
@@ -52,6 +54,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
         with db.atomic():
             link_records(db)
             refresh_summaries(db)
+            refresh_bitmaps(db)
             record_tagger(db, tagger)
     return len(pmids)
 

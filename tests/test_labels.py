@@ -17,6 +17,7 @@ from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
 from kaplit.web.app import make_datasette
 
 PTSD = "Post-traumatic stress disorder (PTSD)"
+RCT = "Randomized-controlled trial (RCT)"
 
 
 @pytest.fixture(scope="module")
@@ -52,23 +53,62 @@ def test_check_reports_a_label_table_out_of_step(site_db, tmp_path):
     assert "label(s) of studies missing from study_labels" in broken.stderr and "'Nasal'" in broken.stderr
 
 
+AS_SQL = {"": "s.{} = ?", "arraycontains": "exists (select 1 from json_each(s.{}) where value = ?)",
+          "arraynotcontains": "not exists (select 1 from json_each(s.{}) where value = ?)", "gte": "s.{} >= ?",
+          "lt": "s.{} < ?", "not": "s.{} != ?", "contains": "s.{} like '%' || ? || '%'", "isnull": "s.{} is null"}
+
+
+def test_check_reports_bitmaps_out_of_step(site_db, tmp_path):
+    path = tmp_path / "k.db"
+    shutil.copy(site_db, path)
+    with sqlite3.connect(path) as db:
+        db.execute("update studies set design = 'Case report' where pmid = (select min(pmid) from studies "
+                   "where design = ?)", [RCT])
+    broken = subprocess.run([sys.executable, "-m", "kaplit", "check", "--db", str(path)],
+                            capture_output=True, text=True)
+    assert broken.returncode == 1
+    assert "study_bitmaps out of step with studies for 2 value(s)" in broken.stderr, broken.stderr
+    assert f"design {RCT!r}" in broken.stderr and "design 'Case report'" in broken.stderr
+
+
+def test_the_bitmaps_answer_filters_as_sql_does(conn):
+    from kaplit.db.bitmaps import StudyBitmaps
+
+    bitmaps = StudyBitmaps.read(conn)
+    cases = {("year", "gte", "2020"): "year >= 2020", ("year", "exact", "2020"): "year = 2020",
+             ("year", "exact", "2020.0"): "year = '2020.0'", ("year", "not", "2020"): "year != 2020",
+             ("ketamine", "exact", "1"): "ketamine = 1", ("duplicate_of", "isnull", "1"): "duplicate_of is null",
+             ("duplicate_of", "notnull", "1"): "duplicate_of is not null",
+             ("design", "exact", RCT): f"design = '{RCT}'",
+             ("journal", "isnull", "1"): "journal is null", ("year", "lt", "1990"): "year < 1990"}
+    for (column, operator, value), where in cases.items():
+        expected = {r[0] for r in conn.execute(f"select pmid from studies where {where}")}
+        assert set(bitmaps.matching([(column, operator, value)])) == expected, where
+
+
+@pytest.mark.parametrize("few", [5000, 0], ids=["read-by-pmid", "walking-the-sort-index"])
 @pytest.mark.parametrize("filters", [
     {"conditions__arraycontains": PTSD, "routes__arraycontains": "Intravenous"},
     {"conditions__arraycontains": "Depression", "details__arraycontains": "Treatment-resistant depression"},
-    {"substances__arraycontains": "S-Ketamine", "design": "Randomized-controlled trial (RCT)"},
-])
-def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monkeypatch, filters):
+    {"substances__arraycontains": "S-Ketamine", "design": RCT},
+    {"conditions__arraycontains": "Depression", "year__gte": "2020", "duplicate_of__isnull": "1"},
+    {"design__not": RCT, "year__lt": "2015", "routes__arraynotcontains": "Intravenous"},
+    {"title__contains": "esketamine", "design": RCT},  # a filter only SQL answers
+], ids=["ptsd-iv", "trd", "esketamine-rct", "depression-since-2020", "not-rct-before-2015", "title-contains"])
+def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monkeypatch, filters, few):
     monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
+    monkeypatch.setattr("kaplit.web.page_studies.FEW", few)
     ds = make_datasette(site_db)
     query = urllib.parse.urlencode({**filters, "_size": "max", "_shape": "objects"})
     page = asyncio.run(ds.client.get(f"/kaplit/studies.json?{query}")).json()
     where, params = [], []
     for key, value in filters.items():
         column, _, op = key.partition("__")
-        where.append(f"exists (select 1 from json_each(s.{column}) where value = ?)" if op else f"s.{column} = ?")
-        params.append(value)
+        where.append(AS_SQL[op].format(column))
+        params += [value] if op != "isnull" else []
     matching = [r[0] for r in conn.execute(f"select pmid from studies s where {' and '.join(where)}", params)]
     assert sorted(r["pmid"] for r in page["rows"]) == sorted(matching) and matching
+    assert page["filtered_table_rows_count"] == len(matching)
     for facet in ("conditions", "routes", "substances", "details"):
         shown = {v["value"]: v["count"] for v in page["facet_results"][facet]["results"]}
         marks = ",".join("?" * len(matching))
@@ -86,17 +126,68 @@ def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monke
     assert not page.get("facets_timed_out")
 
 
-def test_no_count_or_filter_of_a_studies_page_reads_the_json_lists(site_db, monkeypatch):
-    """Every statement behind a filtered studies page (rows, count, facets) finds labels through
-    study_labels: Datasette's own JSON check of an arraycontains filter is dropped where kaplit's
-    indexed clause says the same."""
+def studies_statements(site_db, monkeypatch, filters: dict) -> list[str]:
     from kaplit.web.app import SETTINGS
 
+    monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
     monkeypatch.setitem(SETTINGS, "trace_debug", True)
     ds = make_datasette(site_db)
-    query = urllib.parse.urlencode({"conditions__arraycontains": PTSD, "routes__arraycontains": "Intravenous",
-                                    "_trace": "1"})
+    query = urllib.parse.urlencode({**filters, "_trace": "1"})
     traces = asyncio.run(ds.client.get(f"/kaplit/studies.json?{query}")).json()["_trace"]["traces"]
-    statements = [t["sql"] for t in traces if "studies" in t["sql"] and "sqlite_master" not in t["sql"]]
-    assert len(statements) >= 4
-    assert not [sql for sql in statements if "json_each" in sql], statements
+    return [t["sql"] for t in traces if "from studies" in t["sql"]]
+
+
+@pytest.mark.parametrize("filters", [
+    {"conditions__arraycontains": PTSD, "routes__arraycontains": "Intravenous"},
+    {"conditions__arraycontains": PTSD, "title__contains": "ketamine"},  # SQL's filter; the label's by index
+])
+def test_no_count_or_filter_of_a_studies_page_reads_the_json_lists(site_db, monkeypatch, filters):
+    """The statements behind a filtered studies page find labels through study_labels or the
+    bitmaps: Datasette's own JSON check of an arraycontains filter is dropped, and the count and
+    the facets of a page the bitmaps answer need no statement at all."""
+    statements = studies_statements(site_db, monkeypatch, filters)
+    assert statements and not [sql for sql in statements if 'json_each("studies"' in sql], statements
+    if "title__contains" not in filters:
+        assert len(statements) == 1 and " limit " in statements[0], statements  # the rows alone
+
+
+def test_many_matching_studies_are_read_through_the_sort_index(site_db, monkeypatch):
+    monkeypatch.setattr("kaplit.web.page_studies.FEW", 10)
+    [rows] = studies_statements(site_db, monkeypatch, {"conditions__arraycontains": "Depression"})
+    assert "indexed by idx_studies_pub_date" in rows and "kaplit_page(" in rows
+
+
+@pytest.mark.parametrize("few", [5000, 0], ids=["read-by-pmid", "walking-the-sort-index"])
+@pytest.mark.parametrize("sort", ["", "_sort=year", "_sort_desc=participant_count", "_sort=title"])
+def test_a_filtered_page_pages_through_to_its_last_row(site_db, conn, monkeypatch, few, sort):
+    monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
+    monkeypatch.setattr("kaplit.web.page_studies.FEW", few)
+    ds = make_datasette(site_db)
+    expected = {r[0] for r in conn.execute("select pmid from study_labels where facet = 'conditions' "
+                                           "and label = 'Depression'")}
+    shown, url = [], f"/kaplit/studies.json?conditions__arraycontains=Depression&_size=100&_shape=objects&{sort}"
+    while url:
+        body = asyncio.run(ds.client.get(url)).json()
+        shown += [row["pmid"] for row in body["rows"]]
+        url = body.get("next_url") and urllib.parse.urlsplit(body["next_url"])
+        url = url and f"{url.path}?{url.query}"
+    assert len(shown) == len(set(shown)) and set(shown) == expected and len(expected) > 500
+
+
+def test_view_and_edit_sql_of_a_filtered_page_runs_as_shown(site_db, conn, monkeypatch):
+    """The SQL a filtered page shows is valid SQL on its own (the page's set is the database's
+    shortcut, not part of the statement), and it selects the page's studies."""
+    import lxml.html
+
+    monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
+    ds = make_datasette(site_db)
+    query = urllib.parse.urlencode({"conditions__arraycontains": PTSD, "year__gte": "2020", "ketamine": "1"})
+    page = asyncio.run(ds.client.get(f"/kaplit/studies?{query}"))
+    [link] = lxml.html.fromstring(page.text).xpath("//a[starts-with(@href, '/kaplit?sql=')]/@href")
+    parts = urllib.parse.urlsplit(link)
+    shown = asyncio.run(ds.client.get(f"{parts.path}.json?{parts.query}&_shape=objects"))
+    assert shown.status_code == 200, shown.text[:300]
+    expected = {r[0] for r in conn.execute(
+        "select pmid from studies s where year >= 2020 and ketamine = 1 and exists "
+        "(select 1 from json_each(s.conditions) where value = ?)", [PTSD])}
+    assert {row["pmid"] for row in shown.json()["rows"]} == expected and expected

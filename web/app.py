@@ -50,7 +50,7 @@ class KaplitDatasette(Datasette):
         `next_url`, feeds, CSV link cells) keep absolute addresses for the programs that read
         them, built from the request's own host."""
         if is_html_request(request):
-            return urllib.parse.urljoin(request.path, path)
+            return path if path.startswith("/") else urllib.parse.urljoin(request.path, path)
         return super().absolute_url(request, path)
 
 

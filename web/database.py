@@ -14,15 +14,20 @@ answered by the index alone: Datasette's own clause unpacks every candidate stud
 (`:p0 in (select value from json_each("studies"."conditions"))`), while kaplit's filter
 (web/plugins/labels.py) adds the same condition as an indexed lookup of `study_labels`. Where the
 statement holds both, for the same column and label, Datasette's clause is dropped.
+
+`study_bitmaps()` gives the database's bitmaps of studies per facet value (db/bitmaps.py), read
+once from an immutable file and again from a mutable one whenever a re-tag has rewritten them.
 """
 
 from __future__ import annotations
 
 import re
 
-from datasette.database import Database
+from datasette.database import Database, Results
 from datasette.utils import escape_sqlite
 
+from kaplit.db.bitmaps import StudyBitmaps
+from kaplit.web.page_studies import PageSets, reading_the_set
 from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
 
 _TABLE_PAGE = re.compile(
@@ -34,8 +39,32 @@ class KaplitDatabase(Database):
     def __init__(self, ds, path, is_mutable: bool = False):
         super().__init__(ds, path=path, is_mutable=is_mutable)
         self._tie_breakers: dict[str, str] = {}
+        self._indexes: dict[str, dict[str, str]] = {}
+        self._bitmaps: tuple[object, StudyBitmaps] | None = None
+        self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
+
+    def connect(self, write=False):
+        conn = super().connect(write=write)
+        conn.create_function("kaplit_page", 2, lambda name, pmid: self.page_sets.contains(name, pmid))
+        return conn
+
+    async def study_bitmaps(self) -> StudyBitmaps:
+        if self._bitmaps is None or self.is_mutable:
+            self._bitmaps = await self.execute_fn(self._read_bitmaps)
+            if not self.is_mutable:
+                self.page_sets = PageSets(self._bitmaps[1])
+        return self._bitmaps[1]
+
+    def _read_bitmaps(self, conn) -> tuple[object, StudyBitmaps]:
+        stamp = conn.execute("select max(tagged_at), count(*) from tagger").fetchone()
+        if self._bitmaps is not None and self._bitmaps[0] == stamp:
+            return self._bitmaps
+        return stamp, StudyBitmaps.read(conn)
 
     async def execute(self, sql, params=None, *args, **kwargs):
+        studies = self.page_sets.of(params) if self.page_sets else None
+        if studies is not None and _COUNT.match(sql):
+            return Results([(len(studies),)], False, [("count(*)",)])
         if isinstance(params, dict) and any(key.startswith(FACET_PARAM) for key in params):
             sql = _without_json_label_checks(sql, params)
         page = _TABLE_PAGE.match(sql)
@@ -43,7 +72,25 @@ class KaplitDatabase(Database):
             tie_breaker = await self._tie_breaker(page["table"])
             if tie_breaker and tie_breaker not in page["order"]:
                 sql = (sql[: page.start("order")] + f"{page['order']}, {tie_breaker} limit {page['limit']}")
+            if studies is not None:
+                sql, params, walk = reading_the_set(sql, page.end("table") + 1, studies, params)
+                if walk:
+                    sql = await self._walking_sort_index(sql, page)
         return await super().execute(sql, params, *args, **kwargs)
+
+    async def _walking_sort_index(self, sql: str, page) -> str:
+        """The statement reading the table through its sort column's index, if it has one."""
+        column = page["order"].split()[0].strip('[]"')
+        index = (await self._sort_indexes(page["table"])).get(column)
+        if index is None:
+            return sql
+        return sql[: page.end("table")] + f" indexed by {escape_sqlite(index)}" + sql[page.end("table"):]
+
+    async def _sort_indexes(self, table: str) -> dict[str, str]:
+        name = table[1:-1] if table.startswith("[") else table
+        if name not in self._indexes:
+            self._indexes[name] = (await self.execute_fn(lambda conn: _single_column_indexes(conn, name)))
+        return self._indexes[name]
 
     async def _tie_breaker(self, table: str) -> str | None:
         name = table[1:-1] if table.startswith("[") else table
@@ -53,6 +100,19 @@ class KaplitDatabase(Database):
             keys = await self.primary_keys(name)
             self._tie_breakers[name] = ", ".join(escape_sqlite(k) for k in keys) if keys else "rowid"
         return self._tie_breakers[name]
+
+
+_COUNT = re.compile(r"^select count\(\*\) from studies where ", re.I)
+
+
+def _single_column_indexes(conn, table: str) -> dict[str, str]:
+    """{column: index} of the table's indexes on one column."""
+    indexes = {}
+    for _, index, *_ in conn.execute("select * from pragma_index_list(?)", [table]):
+        columns = [row[2] for row in conn.execute("select * from pragma_index_info(?)", [index])]
+        if len(columns) == 1 and columns[0] is not None:
+            indexes.setdefault(columns[0], index)
+    return indexes
 
 
 _JSON_LABEL_CHECK = re.compile(r':(p\d+) in \(select value from json_each\("studies"\."(\w+)"\)\)')

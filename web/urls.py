@@ -21,7 +21,8 @@ def article_url(datasette, pmid) -> str:
 
 # the formats Datasette and kaplit's renderers answer in besides HTML
 DATA_EXTENSION = re.compile(r"\.(json|csv|tsv|ris|bib|atom|db)$")
+FORMAT_ARGUMENT = re.compile(r"(^|&)_format=")  # read from the query string: parsing it costs more
 
 
 def is_html_request(request) -> bool:
-    return "_format" not in request.args and not DATA_EXTENSION.search(request.path)
+    return not FORMAT_ARGUMENT.search(request.query_string) and not DATA_EXTENSION.search(request.path)

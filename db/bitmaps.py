@@ -89,12 +89,12 @@ class StudyBitmaps:
         return loaded
 
     def counts(self, column: str, among: BitMap | None) -> list[tuple]:
-        """(value, studies) of a column among some studies (all of them: None), most first."""
+        """(value, studies) of a column's values among some studies (all of them: None)."""
         if column not in self.values:
             raise FilterNotIndexed(f"no bitmaps of {column}")
         counted = [(value, len(bitmap) if among is None else among.intersection_cardinality(bitmap))
                    for value, bitmap in self.values[column].items()]
-        return sorted(((v, n) for v, n in counted if n), key=lambda vn: (-vn[1], vn[0] is None, str(vn[0])))
+        return [(v, n) for v, n in counted if n]
 
     def matching(self, filters: list[tuple[str, str, str]]) -> BitMap:
         """The studies that pass every (column, operator, value) filter, as Datasette's SQL would

@@ -36,6 +36,8 @@ def check(path) -> list[str]:
                 problems += _check_labels(conn, path)
             if "study_bitmaps" in tables:
                 problems += _check_bitmaps(conn, path)
+            if "column_counts" in tables:
+                problems += _check_column_counts(conn, path)
             return problems
         finally:
             conn.close()
@@ -73,6 +75,14 @@ def _check_bitmaps(conn, path) -> list[str]:
         return []
     return [f"{path}: study_bitmaps out of step with studies for {len(stale)} value(s), e.g. "
             + "; ".join(stale[:5]) + f"; `kaplit retag --all --db {path}` rebuilds them"]
+
+
+def _check_column_counts(conn, path) -> list[str]:
+    from kaplit.db.summaries import stale_column_counts
+
+    stale = stale_column_counts(conn)
+    return [f"{path}: column_counts out of step with {', '.join(stale)}; `kaplit retag --all --db {path}` "
+            f"recounts them"] if stale else []
 
 
 def author_conflicts(path) -> list[str]:

@@ -307,6 +307,17 @@ def m011_study_bitmaps(db: Database):
     refresh_bitmaps(db)
 
 
+@migrations()
+def m012_column_counts(db: Database):
+    """`column_counts`: the count of each value of the columns the site counts on unfiltered
+    pages of large tables (db/summaries.py: COLUMN_COUNTS), rebuilt with the other summaries."""
+    from kaplit.db.summaries import refresh_column_counts  # it names tables of this module
+
+    db.execute("CREATE TABLE IF NOT EXISTS column_counts (table_name TEXT NOT NULL, column_name TEXT NOT NULL, "
+               "value, count INTEGER NOT NULL)")
+    refresh_column_counts(db)
+
+
 def pending_migrations(path) -> list[str] | None:
     """The schema changes a database file still lacks, or None for a file kaplit did not make
     (read-only: for `kaplit serve`, which must not write the file it serves)."""

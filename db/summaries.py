@@ -57,8 +57,44 @@ COVERAGE = {
 }
 
 
+# the columns the site counts on a table's unfiltered page (metadata.yml: `counts` facets), counted
+# here because a count over every row of a large table takes seconds at a million records
+COLUMN_COUNTS = {
+    "articles": ("year", "journal", "is_retracted", "correction_status", "record_type", "language"),
+    "mesh_headings": ("descriptor", "major_topic"),
+    "publication_types": ("name",),
+    "grants": ("agency", "country"),
+    "trial_registrations": ("databank", "source"),
+    "comments_corrections": ("ref_type",),
+    "study_labels": ("facet",),
+    "tags": ("facet", "value", "source"),
+}
+
+
+def refresh_column_counts(db: Database):
+    """Rebuild `column_counts` (inside the caller's transaction)."""
+    db.execute("DELETE FROM column_counts")
+    for table, columns in COLUMN_COUNTS.items():
+        for column in columns:
+            db.execute(f"INSERT INTO column_counts (table_name, column_name, value, count) "
+                       f"SELECT ?, ?, [{column}], count(*) FROM [{table}] GROUP BY [{column}]", [table, column])
+
+
+def stale_column_counts(conn) -> list[str]:
+    """The (table, column) pairs whose `column_counts` differ from the table's rows."""
+    stale = []
+    for table, columns in COLUMN_COUNTS.items():
+        for column in columns:
+            stored = set(conn.execute("SELECT value, count FROM column_counts WHERE table_name = ? AND "
+                                      "column_name = ?", [table, column]))
+            if stored != set(conn.execute(f"SELECT [{column}], count(*) FROM [{table}] GROUP BY [{column}]")):
+                stale.append(f"{table}.{column}")
+    return stale
+
+
 def refresh_summaries(db: Database):
     """Rebuild the summary tables (call inside the transaction that changed `studies`)."""
+    refresh_column_counts(db)
     for table in ("evidence_map", "condition_years", "latest_evidence", "coverage"):
         db.execute(f"DELETE FROM {table}")
     for field, sql in COVERAGE.items():

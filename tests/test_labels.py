@@ -86,7 +86,7 @@ def test_the_bitmaps_answer_filters_as_sql_does(conn):
         assert set(bitmaps.matching([(column, operator, value)])) == expected, where
 
 
-@pytest.mark.parametrize("few", [5000, 0], ids=["read-by-pmid", "walking-the-sort-index"])
+@pytest.mark.parametrize("walk", [False, True], ids=["read-by-pmid", "walking-the-sort-index"])
 @pytest.mark.parametrize("filters", [
     {"conditions__arraycontains": PTSD, "routes__arraycontains": "Intravenous"},
     {"conditions__arraycontains": "Depression", "details__arraycontains": "Treatment-resistant depression"},
@@ -95,9 +95,9 @@ def test_the_bitmaps_answer_filters_as_sql_does(conn):
     {"design__not": RCT, "year__lt": "2015", "routes__arraynotcontains": "Intravenous"},
     {"title__contains": "esketamine", "design": RCT},  # a filter only SQL answers
 ], ids=["ptsd-iv", "trd", "esketamine-rct", "depression-since-2020", "not-rct-before-2015", "title-contains"])
-def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monkeypatch, filters, few):
+def test_a_cold_filtered_page_counts_as_the_json_columns_do(site_db, conn, monkeypatch, filters, walk):
     monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
-    monkeypatch.setattr("kaplit.web.page_studies.FEW", few)
+    monkeypatch.setattr("kaplit.web.page_studies.walk_the_index", lambda *counts: walk)
     ds = make_datasette(site_db)
     query = urllib.parse.urlencode({**filters, "_size": "max", "_shape": "objects"})
     page = asyncio.run(ds.client.get(f"/kaplit/studies.json?{query}")).json()
@@ -151,17 +151,23 @@ def test_no_count_or_filter_of_a_studies_page_reads_the_json_lists(site_db, monk
         assert len(statements) == 1 and " limit " in statements[0], statements  # the rows alone
 
 
-def test_many_matching_studies_are_read_through_the_sort_index(site_db, monkeypatch):
-    monkeypatch.setattr("kaplit.web.page_studies.FEW", 10)
+def test_many_matching_studies_are_read_through_the_sort_index(site_db, conn, monkeypatch):
+    from kaplit.web.page_studies import walk_the_index
+
+    depression, studies = conn.execute("select (select count(*) from study_labels where facet = 'conditions' "
+                                        "and label = 'Depression'), (select count(*) from studies)").fetchone()
+    assert walk_the_index(depression, studies, 21) and not walk_the_index(50, studies, 21)
     [rows] = studies_statements(site_db, monkeypatch, {"conditions__arraycontains": "Depression"})
     assert "indexed by idx_studies_pub_date" in rows and "kaplit_page(" in rows
+    [rows] = studies_statements(site_db, monkeypatch, {"conditions__arraycontains": "Depression", "_sort": "title"})
+    assert "indexed by" not in rows and "json_each(:kaplit_ids)" in rows  # no index to walk
 
 
-@pytest.mark.parametrize("few", [5000, 0], ids=["read-by-pmid", "walking-the-sort-index"])
+@pytest.mark.parametrize("walk", [False, True], ids=["read-by-pmid", "walking-the-sort-index"])
 @pytest.mark.parametrize("sort", ["", "_sort=year", "_sort_desc=participant_count", "_sort=title"])
-def test_a_filtered_page_pages_through_to_its_last_row(site_db, conn, monkeypatch, few, sort):
+def test_a_filtered_page_pages_through_to_its_last_row(site_db, conn, monkeypatch, walk, sort):
     monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
-    monkeypatch.setattr("kaplit.web.page_studies.FEW", few)
+    monkeypatch.setattr("kaplit.web.page_studies.walk_the_index", lambda *counts: walk)
     ds = make_datasette(site_db)
     expected = {r[0] for r in conn.execute("select pmid from study_labels where facet = 'conditions' "
                                            "and label = 'Depression'")}
@@ -191,3 +197,43 @@ def test_view_and_edit_sql_of_a_filtered_page_runs_as_shown(site_db, conn, monke
         "select pmid from studies s where year >= 2020 and ketamine = 1 and exists "
         "(select 1 from json_each(s.conditions) where value = ?)", [PTSD])}
     assert {row["pmid"] for row in shown.json()["rows"]} == expected and expected
+
+
+def test_every_counted_facet_of_a_large_table_is_counted_at_retag(conn):
+    from kaplit.db.summaries import COLUMN_COUNTS, stale_column_counts
+    from kaplit.web.app import load_metadata
+
+    tables = load_metadata()["databases"]["kaplit"]["tables"]
+    counted = {(table, facet["counts"]) for table, config in tables.items() if table != "studies"
+               for facet in config.get("facets", []) if isinstance(facet, dict) and "counts" in facet}
+    assert counted == {(table, column) for table, columns in COLUMN_COUNTS.items() for column in columns}
+    assert stale_column_counts(conn) == []
+
+
+@pytest.mark.parametrize("path, where", [
+    ("/kaplit/articles.json", "1"),
+    ("/kaplit/articles.json?language=eng", "language = 'eng'"),
+    ("/kaplit/studies.json?_facet_counts=tagger_version&_facet_counts=participants", "1"),  # a facet asked for
+])
+def test_counted_facets_of_any_page_agree_with_sql(site_db, conn, monkeypatch, path, where):
+    monkeypatch.setenv("KAPLIT_CACHE_MB", "0")
+    page = asyncio.run(make_datasette(site_db).client.get(path)).json()
+    table = path.split("/")[2].split(".")[0]
+    assert page["facet_results"] and not page.get("facets_timed_out")
+    assert {"tagger_version", "participants"} <= set(page["facet_results"]) or table != "studies"
+    for column, result in page["facet_results"].items():
+        if result["type"] != "counts":
+            continue
+        shown = {v["value"]: v["count"] for v in result["results"]}
+        expected = dict(conn.execute(f"select {column}, count(*) from {table} where {where} group by 1"))
+        assert shown and shown == {value: expected[value] for value in shown}, column
+
+
+def test_check_reports_column_counts_out_of_step(site_db, tmp_path):
+    path = tmp_path / "k.db"
+    shutil.copy(site_db, path)
+    with sqlite3.connect(path) as db:
+        db.execute("delete from mesh_headings where rowid = (select min(rowid) from mesh_headings)")
+    broken = subprocess.run([sys.executable, "-m", "kaplit", "check", "--db", str(path)],
+                            capture_output=True, text=True)
+    assert broken.returncode == 1 and "column_counts out of step with mesh_headings.descriptor" in broken.stderr

@@ -27,6 +27,7 @@ from datasette.database import Database, Results
 from datasette.utils import escape_sqlite
 
 from kaplit.db.bitmaps import StudyBitmaps
+from kaplit.web import page_studies
 from kaplit.web.page_studies import PageSets, reading_the_set
 from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
 
@@ -73,18 +74,18 @@ class KaplitDatabase(Database):
             if tie_breaker and tie_breaker not in page["order"]:
                 sql = (sql[: page.start("order")] + f"{page['order']}, {tie_breaker} limit {page['limit']}")
             if studies is not None:
-                sql, params, walk = reading_the_set(sql, page.end("table") + 1, studies, params)
+                index = await self._sort_index(page)
+                walk = index is not None and page_studies.walk_the_index(
+                    len(studies), len(self.page_sets.bitmaps.everything), int(page["limit"]))
+                sql, params = reading_the_set(sql, page.end("table") + 1, studies, params, walk)
                 if walk:
-                    sql = await self._walking_sort_index(sql, page)
+                    sql = f"{sql[: page.end('table')]} indexed by {escape_sqlite(index)}{sql[page.end('table'):]}"
         return await super().execute(sql, params, *args, **kwargs)
 
-    async def _walking_sort_index(self, sql: str, page) -> str:
-        """The statement reading the table through its sort column's index, if it has one."""
+    async def _sort_index(self, page) -> str | None:
+        """The index on the column a table page is sorted by, if there is one."""
         column = page["order"].split()[0].strip('[]"')
-        index = (await self._sort_indexes(page["table"])).get(column)
-        if index is None:
-            return sql
-        return sql[: page.end("table")] + f" indexed by {escape_sqlite(index)}" + sql[page.end("table"):]
+        return (await self._sort_indexes(page["table"])).get(column)
 
     async def _sort_indexes(self, table: str) -> dict[str, str]:
         name = table[1:-1] if table.startswith("[") else table

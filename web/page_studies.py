@@ -6,10 +6,11 @@ stay as Datasette and kaplit's label filter write them (valid SQL, shown as "Vie
 and the database (web/database.py) runs them with the page's set instead:
 - the count is the set's size, read from no row;
 - the facets intersect the set with each value's bitmap (web/plugins/labels.py);
-- the rows: a set of at most FEW studies is read by primary key (`pmid in` its PMIDs, sorted
-  after); a larger one is tested study by study (the SQL function `kaplit_page`) while SQLite
-  walks the sort column's index, which stops after one page: at 100,000 studies, 23,000 matches
-  sorted by date took 35 ms as a sort of every match and under 1 ms this way.
+- the rows: a small set is read by primary key (`pmid in` its PMIDs, sorted after); a large one
+  is tested study by study (the SQL function `kaplit_page`) while SQLite walks the sort column's
+  index, which stops after one page: at 100,000 studies, 23,000 matches sorted by date took 35 ms
+  as a sort of every match and under 1 ms this way. Reading M studies costs about M row reads;
+  walking about a page's rows times N/M: `walk_the_index` takes the cheaper.
 Each database keeps the sets of its last KEPT filter combinations.
 """
 
@@ -26,7 +27,6 @@ from pyroaring import BitMap
 from kaplit.db.bitmaps import FilterNotIndexed, StudyBitmaps
 
 PAGE_PARAM, IDS_PARAM = "kaplit_page", "kaplit_ids"
-FEW = 5_000
 KEPT = 512
 # arguments of a table page that select no rows (paging, sorting, facets, formats)
 NOT_FILTERS = {"_sort", "_sort_desc", "_size", "_next", "_labels", "_nolabels", "_shape", "_nocount", "_nofacet",
@@ -91,17 +91,19 @@ def request_filters(request) -> list[tuple[str, str, str]]:
     return filters
 
 
-def reading_the_set(sql: str, where_at: int, studies: BitMap, params: dict) -> tuple[str, dict, bool]:
-    """A table page's statement with the page's set in place of the clauses it answers: (SQL,
-    parameters, whether the sort column's index should be walked)."""
+def walk_the_index(matches: int, studies: int, page_rows: int) -> bool:
+    return matches * matches > page_rows * studies
+
+
+def reading_the_set(sql: str, where_at: int, studies: BitMap, params: dict, walk: bool) -> tuple[str, dict]:
+    """A table page's statement with the page's set in place of the clauses it answers: the set
+    read by PMID, or (`walk`) tested row by row."""
     sql = _ANSWERED.sub("1", sql)
-    if len(studies) <= FEW:
+    if walk:
+        clause = f"kaplit_page(:{PAGE_PARAM}, pmid)"
+    else:
         clause, params = f"pmid in (select value from json_each(:{IDS_PARAM}))", {
             **params, IDS_PARAM: json.dumps(list(studies))}
-    else:
-        clause = f"kaplit_page(:{PAGE_PARAM}, pmid)"
     if sql.startswith("where ", where_at):
-        sql = f"{sql[:where_at]}where {clause} and {sql[where_at + 6:]}"
-    else:
-        sql = f"{sql[:where_at]}where {clause} {sql[where_at:]}"
-    return sql, params, len(studies) > FEW
+        return f"{sql[:where_at]}where {clause} and {sql[where_at + 6:]}", params
+    return f"{sql[:where_at]}where {clause} {sql[where_at:]}", params

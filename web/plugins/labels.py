@@ -20,9 +20,10 @@ import sqlite3
 import urllib.parse
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.facets import Facet
 from datasette.filters import FilterArguments
-from datasette.utils import path_with_removed_args, sqlite_timelimit
+from datasette.utils import escape_sqlite, path_with_removed_args, sqlite_timelimit
 from pyroaring import BitMap
 
 from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
@@ -35,7 +36,9 @@ FACET_PARAM, LABEL_PARAM = "kaplit_lf", "kaplit_ll"
 
 
 class OnePassFacet(Facet):
-    """A facet class that counts every column configured with it from the bitmaps."""
+    """A facet class that counts every column configured with it at once: on the studies page from
+    the bitmaps, on an unfiltered page of another table from `column_counts` (counted at retag),
+    else in one SQL statement over the page's rows."""
 
     async def suggest(self):
         return []  # declared in metadata.yml, never suggested
@@ -44,13 +47,37 @@ class OnePassFacet(Facet):
         configs = {config["config"]["simple"]: config["source"] for config in self.get_configs()}
         if not configs:
             return [], []
-        bitmaps = await self.ds.get_database(self.database).study_bitmaps()
         try:
-            among = await self.page_studies()
-        except sqlite3.OperationalError:  # interrupted by the facet time limit
+            counted = await self.counted(list(configs))
+        except (sqlite3.OperationalError, QueryInterrupted):  # the facet time limit
             return [], list(configs)
-        return [self._result(column, source, bitmaps.counts(column, among))
-                for column, source in configs.items()], []
+        return [self._result(column, source, counted[column]) for column, source in configs.items()], []
+
+    async def counted(self, columns: list[str]) -> dict[str, list[tuple]]:
+        database = self.ds.get_database(self.database)
+        counted = {}
+        if self.table == LABELLED_TABLE and hasattr(database, "study_bitmaps"):
+            bitmaps = await database.study_bitmaps()
+            among = await self.page_studies()
+            counted = {column: sorted(bitmaps.counts(column, among), key=most_first)
+                       for column in columns if column in bitmaps.values}
+        elif not self.filtered():
+            counted = await self.summarised(columns)
+        rest = [column for column in columns if column not in counted]
+        if rest:
+            rows = (await self.ds.execute(self.database, *self.counting_sql(rest), truncate=False,
+                                          custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            for column in rest:
+                counted[column] = sorted(((v, n) for c, v, n in rows if c == column), key=most_first)
+        return counted
+
+    async def summarised(self, columns: list[str]) -> dict[str, list[tuple]]:
+        marks = ", ".join("?" * len(columns))
+        rows = (await self.ds.execute(self.database, f"select column_name, value, count from column_counts "
+                                      f"where table_name = ? and column_name in ({marks})",
+                                      [self.table, *columns])).rows
+        return {column: sorted(((v, n) for c, v, n in rows if c == column), key=most_first)
+                for column in {row[0] for row in rows}}
 
     async def page_studies(self) -> BitMap | None:
         """The page's studies (None: all of them): the set its filter carries (web/page_studies.py),
@@ -106,10 +133,25 @@ class ToggleLinks:
         return f"{self.path}?{self.encoded}&{added}" if self.encoded else f"{self.path}?{added}"
 
 
+def most_first(value_count):
+    value, count = value_count
+    return -count, value is None, str(value)
+
+
+def _literal(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
 class LabelFacet(OnePassFacet):
-    """Labels of the list columns."""
+    """Labels of the list columns (JSON arrays)."""
 
     type = "labels"
+
+    def counting_sql(self, columns):
+        counts = " union all ".join(f"select {_literal(c)}, j.value, count(*) from page, "
+                                    f"json_each(page.{escape_sqlite(c)}) j group by 2" for c in columns)
+        names = ", ".join(escape_sqlite(c) for c in columns)
+        return f"with page as materialized (select {names} from ({self.sql})) {counts}", dict(self.params or {})
 
     def filter_for(self, column, value):
         return column + FILTER, value
@@ -119,6 +161,12 @@ class CountsFacet(OnePassFacet):
     """Single-valued columns (design, year, journal, flags)."""
 
     type = "counts"
+
+    def counting_sql(self, columns):
+        counts = " union all ".join(f"select {_literal(c)}, {escape_sqlite(c)}, count(*) from page group by 2"
+                                    for c in columns)
+        names = ", ".join(escape_sqlite(c) for c in columns)
+        return f"with page as materialized (select {names} from ({self.sql})) {counts}", dict(self.params or {})
 
     def filter_for(self, column, value):
         return (f"{column}__isnull", "1") if value is None else (column, str(value))

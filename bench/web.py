@@ -7,8 +7,7 @@ fresh PMIDs and publication years spread over 1960-2026, ingested and tagged by 
 it with `kaplit serve` on 127.0.0.1, then sends a fixed, seeded list of requests from a few
 concurrent keep-alive clients: landing page, facet pages (evidence-map cells of the studies
 table), ranked full-text search, article pages, and `/-/versions.json` as the baseline, all
-interleaved. The server primes its response cache with the landing page's links first (its
-readiness check, /-/kaplit-cache.json); `--cache-mb 0` measures every page rendered cold.
+interleaved, every page rendered anew (kaplit keeps no response cache).
 Prints p50/p95 per page type and each p95 divided by the p95 of /-/versions.json measured in
 the same run. Targets: every ratio <= 3, and <= 5 for `cold`: 80 distinct filter combinations
 (condition x year, design x route, substance x detail) that no cache can have seen.
@@ -19,7 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import socket
 import sqlite3
@@ -146,33 +144,32 @@ def get_json(port: int, path: str) -> dict:
     return json.loads(conn.getresponse().read())
 
 
-def wait_until_primed(port: int, limit: float = 900) -> float:
-    """Seconds until the server has rendered the landing page's links (its readiness check)."""
-    started = time.perf_counter()
-    while not get_json(port, "/-/kaplit-cache.json")["primed"]:
-        if time.perf_counter() - started > limit:
-            raise SystemExit("the server did not finish priming its cache")
-        time.sleep(0.5)
-    return time.perf_counter() - started
-
-
-def serve(db: Path, cache_mb: int | None) -> tuple[subprocess.Popen, int]:
+def serve(db: Path) -> tuple[subprocess.Popen, int, float]:
+    """A `kaplit serve` of the database on a free port, and the seconds from its start until it
+    answered its readiness check (/-/kaplit.json: start-up done, bitmaps in memory)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, **({"KAPLIT_CACHE_MB": str(cache_mb)} if cache_mb is not None else {})}
+    started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "kaplit", "serve", "--db", str(db), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    for _ in range(150):
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while time.perf_counter() - started < 120:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/-/versions.json")
-            conn.getresponse().read()
-            return server, port
+            if get_json(port, "/-/kaplit.json")["ready"]:
+                return server, port, time.perf_counter() - started
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.05)
     server.kill()
     raise SystemExit("kaplit serve did not start")
+
+
+def first_pages(port: int, plan) -> dict[str, float]:
+    """Seconds for the first page of each type a fresh server is asked for."""
+    firsts = {}
+    for kind, path in plan:
+        if kind not in firsts:
+            firsts[kind] = run_load(port, [(kind, path)], 1)[kind][0]
+    return firsts
 
 
 def main():
@@ -180,27 +177,24 @@ def main():
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--cache-mb", type=int, default=None,
-                        help="the server's response cache size (0: every page rendered cold)")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "kaplit-bench-web")
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
     db = build(args.scratch, args.records)
     plan = request_plan(db, args.requests)
-    server, port = serve(db, args.cache_mb)
+    server, port, ready = serve(db)
     try:
-        primed_in = wait_until_primed(port)
+        firsts = first_pages(port, plan)
         run_load(port, [p for p in plan[: len(plan) // 10] if p[0] != "cold"], args.clients)  # OS page cache
         started = time.perf_counter()
         timings = run_load(port, plan, args.clients)
         wall = time.perf_counter() - started
-        cache = get_json(port, "/-/kaplit-cache.json")
     finally:
         server.terminate()
         server.wait(10)
     baseline = percentile(timings["versions"], 95)
-    print(f"\ncache primed {primed_in:.1f} s after start: {cache['entries']} pages, {cache['bytes'] / 2**20:.1f} MB; "
-          f"{cache['hits']} hits, {cache['misses']} misses over the whole run")
+    print(f"\nready {ready:.1f} s after start; first page of each type (ms): "
+          + ", ".join(f"{kind} {seconds * 1000:.0f}" for kind, seconds in firsts.items()))
     print(f"{len(plan)} requests from {args.clients} clients in {wall:.1f} s on {args.records:,} records")
     print(f"{'page':<10}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'p95 / versions p95':>22}")
     missed = []

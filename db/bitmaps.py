@@ -27,15 +27,33 @@ from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
 VALUE_COLUMNS = ("design", "evidence_level", "trial_phase", "participants", "ketamine", "kap", "psychotherapy",
                  "year", "journal", "is_retracted", "correction_status")
 NULL_COLUMNS = ("duplicate_of",)
+LABEL_FILTERS = (*LABELLED_COLUMNS, "design")  # the columns of label_facet_counts' single-label filters
 ALL = "*"  # the facet name of the row holding every study
 
 
 def refresh_bitmaps(db: Database):
-    """Rebuild `study_bitmaps` from `studies` and `study_labels` (inside the caller's transaction)."""
+    """Rebuild `study_bitmaps` from `studies` and `study_labels`, and `label_facet_counts` from
+    them (inside the caller's transaction)."""
     db.execute("DELETE FROM study_bitmaps")
+    db.execute("DELETE FROM label_facet_counts")
     rows = computed_bitmaps(db.conn)
     db.conn.executemany("INSERT INTO study_bitmaps (facet, value, studies, bitmap) VALUES (?, ?, ?, ?)",
                         [(facet, value, len(bitmap), bitmap.serialize()) for facet, value, bitmap in rows])
+    db.conn.executemany("INSERT INTO label_facet_counts (facet, label, counted, value, studies) "
+                        "VALUES (?, ?, ?, ?, ?)", label_facet_counts(rows))
+
+
+def label_facet_counts(rows):
+    """(facet, label, counted, value, studies): among the studies with one label of a list column
+    or one design (a single-label filter), how many have each value of every facet column; the
+    counts of such a filter's page, in SQL, for any database size."""
+    counted = [(facet, value, bitmap) for facet, value, bitmap in rows if facet not in (ALL, *NULL_COLUMNS)]
+    for facet, label, chosen in counted:
+        if facet in LABEL_FILTERS and label is not None:
+            for other, value, bitmap in counted:
+                studies = chosen.intersection_cardinality(bitmap)
+                if studies:
+                    yield facet, label, other, value, studies
 
 
 def computed_bitmaps(conn) -> list[tuple[str, object, BitMap]]:
@@ -61,6 +79,12 @@ def stale_bitmaps(conn) -> list[str]:
             f"{len(computed.get((facet, value), ())):,} in the tables"
             for facet, value in sorted(stored_values.keys() | computed.keys(), key=repr)
             if stored_values.get((facet, value)) != computed.get((facet, value))]
+
+
+def stale_label_facet_counts(conn) -> int:
+    """How many rows of `label_facet_counts` differ from the counts of the tables' studies."""
+    stored = set(conn.execute("SELECT facet, label, counted, value, studies FROM label_facet_counts"))
+    return len(stored.symmetric_difference(label_facet_counts(computed_bitmaps(conn))))
 
 
 def _grouped(facet: str, value_pmid_rows):

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from kaplit.db.staging import SEQ_PER_CHUNK, Counts, Merge, Staged, now, stage
+from kaplit.db.summaries import refresh_column_counts
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.parse import chunks, pubmed_xml
 from kaplit.pipeline.parse.sources import SourceError, medline_records, open_source, source_errors
@@ -159,7 +160,10 @@ def ingest_paths(db: Database, files: list[Path], source: str, version: str,
 
 def record_run(db: Database, kind, started, source, version, counts: Counts, status,
                files=None, notes=None, **extra) -> int:
+    """A `crawl_runs` row for a run; a run that changed records also recounts `column_counts`."""
     with db.atomic():
+        if counts.added or counts.updated or counts.deleted:
+            refresh_column_counts(db)
         table = db["crawl_runs"].insert({
             "kind": kind, "started_at": started, "finished_at": now(), "source": source,
             "status": status, "files": files, "records_seen": counts.records_seen,

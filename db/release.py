@@ -68,13 +68,17 @@ def _check_labels(conn, path) -> list[str]:
 
 def _check_bitmaps(conn, path) -> list[str]:
     """`study_bitmaps` holds the studies of each facet value as the tables have them."""
-    from kaplit.db.bitmaps import stale_bitmaps
+    from kaplit.db.bitmaps import stale_bitmaps, stale_label_facet_counts
 
-    stale = stale_bitmaps(conn)
-    if not stale:
-        return []
-    return [f"{path}: study_bitmaps out of step with studies for {len(stale)} value(s), e.g. "
-            + "; ".join(stale[:5]) + f"; `kaplit retag --all --db {path}` rebuilds them"]
+    stale, problems = stale_bitmaps(conn), []
+    if stale:
+        problems.append(f"{path}: study_bitmaps out of step with studies for {len(stale)} value(s), e.g. "
+                        + "; ".join(stale[:5]) + f"; `kaplit retag --all --db {path}` rebuilds them")
+    stale_counts = stale_label_facet_counts(conn)
+    if stale_counts:
+        problems.append(f"{path}: {stale_counts} row(s) of label_facet_counts out of step with studies; "
+                        f"`kaplit retag --all --db {path}` recounts them")
+    return problems
 
 
 def _check_column_counts(conn, path) -> list[str]:

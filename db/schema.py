@@ -299,12 +299,9 @@ def m010_study_labels(db: Database):
 def m011_study_bitmaps(db: Database):
     """`study_bitmaps`: per facet column and value, the set of its studies as a serialized roaring
     bitmap of PMIDs (db/bitmaps.py), so that a served page counts its facets in memory. Filled
-    here from what the database holds, and rebuilt at every re-tag."""
-    from kaplit.db.bitmaps import refresh_bitmaps  # it reads STUDY_COLUMNS of this module
-
+    by m013 from what the database holds, and rebuilt at every re-tag."""
     db.execute("CREATE TABLE IF NOT EXISTS study_bitmaps (facet TEXT NOT NULL, value, studies INTEGER NOT NULL, "
                "bitmap BLOB NOT NULL)")
-    refresh_bitmaps(db)
 
 
 @migrations()
@@ -316,6 +313,19 @@ def m012_column_counts(db: Database):
     db.execute("CREATE TABLE IF NOT EXISTS column_counts (table_name TEXT NOT NULL, column_name TEXT NOT NULL, "
                "value, count INTEGER NOT NULL)")
     refresh_column_counts(db)
+
+
+@migrations()
+def m013_label_facet_counts(db: Database):
+    """`label_facet_counts`: for each single-label filter (a label of a list column, or a design),
+    the count of every value of every facet column among its studies (db/bitmaps.py), rebuilt
+    with the bitmaps: "PTSD studies by design" is one indexed lookup at any size. Fills both."""
+    from kaplit.db.bitmaps import refresh_bitmaps  # it reads STUDY_COLUMNS of this module
+
+    db.execute("CREATE TABLE IF NOT EXISTS label_facet_counts (facet TEXT NOT NULL, label TEXT NOT NULL, "
+               "counted TEXT NOT NULL, value, studies INTEGER NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS label_facet_counts_filter ON label_facet_counts (facet, label, counted)")
+    refresh_bitmaps(db)
 
 
 def pending_migrations(path) -> list[str] | None:

@@ -1,4 +1,4 @@
-"""Ad-hoc SQL in its own lane, through `kaplit serve` on loopback (response cache off): heavy
+"""Ad-hoc SQL in its own lane, through `kaplit serve` on loopback : heavy
 queries from several clients at once fill the lane and the rest are answered 429 with
 Retry-After, while pages nobody asked for before stay fast; when the load stops, SQL runs again."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import itertools
-import os
 import subprocess
 import sys
 import threading
@@ -24,8 +23,7 @@ HEAVY = "with recursive n(x) as (select 1 union all select x + 1 from n) select 
 def cold_server(site_db):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "kaplit", "serve", "--db", str(site_db), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, "KAPLIT_CACHE_MB": "0"})
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while get(port, "/-/versions.json")[0] != 200:
         if process.poll() is not None or time.monotonic() > deadline:

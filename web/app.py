@@ -72,20 +72,17 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
 def serve(db_path, host: str, port: int, mutable: bool = False):
     import uvicorn
 
-    from kaplit.web.plugins.cache import enable_priming
-
     ds = make_datasette(db_path, mutable=mutable)
-    enable_priming(ds)
     threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")
 
 
 def _first_request(host: str, port: int, attempts: int = 100):
-    """Datasette starts its plugins (and kaplit its cache priming) on the first request: make
-    one as soon as the server listens, instead of letting the first visitor wait."""
+    """Datasette starts its plugins (kaplit reads the database's bitmaps then) on the first
+    request: make one as soon as the server listens, instead of letting the first visitor wait."""
     for _ in range(attempts):
         try:
-            urllib.request.urlopen(f"http://{host}:{port}/-/kaplit-cache.json", timeout=5).read()
+            urllib.request.urlopen(f"http://{host}:{port}/-/kaplit.json", timeout=5).read()
             return
         except OSError:
             time.sleep(0.1)

@@ -15,8 +15,8 @@ answered by the index alone: Datasette's own clause unpacks every candidate stud
 (web/plugins/labels.py) adds the same condition as an indexed lookup of `study_labels`. Where the
 statement holds both, for the same column and label, Datasette's clause is dropped.
 
-`study_bitmaps()` gives the database's bitmaps of studies per facet value (db/bitmaps.py), read
-once from an immutable file and again from a mutable one whenever a re-tag has rewritten them.
+`study_bitmaps()` reads the database's bitmaps of studies per facet value (db/bitmaps.py) once,
+for an immutable file only: a mutable one may change under them (its pages count in SQL).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class KaplitDatabase(Database):
         super().__init__(ds, path=path, is_mutable=is_mutable)
         self._tie_breakers: dict[str, str] = {}
         self._indexes: dict[str, dict[str, str]] = {}
-        self._bitmaps: tuple[object, StudyBitmaps] | None = None
         self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
 
     def connect(self, write=False):
@@ -49,18 +48,10 @@ class KaplitDatabase(Database):
         conn.create_function("kaplit_page", 2, lambda name, pmid: self.page_sets.contains(name, pmid))
         return conn
 
-    async def study_bitmaps(self) -> StudyBitmaps:
-        if self._bitmaps is None or self.is_mutable:
-            self._bitmaps = await self.execute_fn(self._read_bitmaps)
-            if not self.is_mutable:
-                self.page_sets = PageSets(self._bitmaps[1])
-        return self._bitmaps[1]
-
-    def _read_bitmaps(self, conn) -> tuple[object, StudyBitmaps]:
-        stamp = conn.execute("select max(tagged_at), count(*) from tagger").fetchone()
-        if self._bitmaps is not None and self._bitmaps[0] == stamp:
-            return self._bitmaps
-        return stamp, StudyBitmaps.read(conn)
+    async def study_bitmaps(self) -> StudyBitmaps | None:
+        if self.page_sets is None and not self.is_mutable:
+            self.page_sets = PageSets(await self.execute_fn(StudyBitmaps.read))
+        return self.page_sets.bitmaps if self.page_sets else None
 
     async def execute(self, sql, params=None, *args, **kwargs):
         studies = self.page_sets.of(params) if self.page_sets else None

@@ -78,19 +78,6 @@ async def landing_context(datasette, database, scope: str = "all") -> dict:
     }
 
 
-async def landing_links(datasette, database) -> list[str]:
-    """Every studies list the landing page links to, in either scope."""
-    links = []
-    for scope in SCOPES:
-        context = await landing_context(datasette, database, scope)
-        links.append(context["studies_url"])
-        for row in context["evidence_map"]:
-            links += [row["url"], *(cell["url"] for cell in row["cells"] if cell["count"])]
-        for block in context["latest"]:
-            links += [group["url"] for group in block["designs"]]
-    return list(dict.fromkeys(links))
-
-
 async def _latest(datasette, db, database, conditions) -> list[dict]:
     rows = (await db.execute(
         "select * from latest_evidence where rank <= 3 order by condition, design, rank")).rows

@@ -56,7 +56,7 @@ class OnePassFacet(Facet):
     async def counted(self, columns: list[str]) -> dict[str, list[tuple]]:
         database = self.ds.get_database(self.database)
         counted = {}
-        if self.table == LABELLED_TABLE and hasattr(database, "study_bitmaps"):
+        if self.table == LABELLED_TABLE and getattr(database, "page_sets", None):  # immutable: bitmaps hold
             bitmaps = await database.study_bitmaps()
             among = await self.page_studies()
             counted = {column: sorted(bitmaps.counts(column, among), key=most_first)

@@ -1,16 +1,20 @@
-"""Scale benchmark: build 100,000- and 1,000,000-record databases and compare them.
+"""Scale benchmark: build 100,000- and 1,000,000-record databases, serve them, compare.
 
     python bench/scale.py [--sizes 100000 1000000] [--scratch DIR] [--reuse]
 
 For each size: writes the real records of ../shared (snapshot and efetch) replicated with fresh
 PMIDs and publication years spread over 1960-2026, as baseline-like files of 50,000 records;
 runs `kaplit ingest --no-tag` (both cores) and `kaplit retag` in their own processes (wall time,
-peak RSS); then measures the database size per record, the raw SQL p95 of full-text searches and
-facet counts, and the served site's p95 for search and facet pages (bench/web.py's load, after
-the server has primed its cache). Prints one table; the targets are ingest records/s at 1M within
-20 % of 100k, flat RSS, and the served site's facet and search p95 at 1M within 2x of 100k (the
-raw SQL p95s are printed beside them: a facet count over every study grows with the data, which
-is why the site primes its cache with the landing page's links).
+peak RSS); then measures
+- the database size per record, and the share of it that issue 18's tables take (study_labels
+  and its index, study_bitmaps, label_facet_counts, column_counts; target <= 15 % growth);
+- raw SQL facet counts of single-label filters: label_facet_counts (what a researcher runs;
+  target p95 <= 50 ms at 1M) with the join over study_labels beside it for reference;
+- `kaplit serve`: seconds from its start until it answers /-/kaplit.json and has served the
+  first page of each type (target <= 10 s to full speed at 1M), then bench/web.py's load (4
+  clients: landing, evidence-map cells, search, article, 80 cold filter combinations), each
+  type's p95 over the p95 of /-/versions.json in the same run (target <= 10 at 1M).
+The retag rate is printed beside 1,850 records/s, the rate before issue 18 (target: within 10 %).
 """
 
 from __future__ import annotations
@@ -23,26 +27,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import FIRST_PMID, write_corpus  # noqa: E402
-from bench.web import SEARCH_TERMS, facet_path, percentile, run_load, serve, wait_until_primed  # noqa: E402
-from kaplit.web.app import load_metadata  # noqa: E402
+from bench.web import first_pages, percentile, request_plan, run_load, serve  # noqa: E402
 
 PER_FILE = 50_000
-SEARCH_SQL = load_metadata()["databases"]["kaplit"]["queries"]["search"]["sql"]  # what the site runs
-FACET_SQL = [
-    "select design, count(*) from studies group by design",
-    "select year, count(*) from studies group by year",
-    "select journal, count(*) from studies group by journal order by 2 desc limit 31",
-    "select j.value, count(*) from studies, json_each(studies.conditions) j group by j.value",
-    "select j.value, count(*) from studies, json_each(studies.routes) j "
-    "where studies.design = 'Randomized-controlled trial (RCT)' group by j.value",
-    "select design, count(*) from studies where 'Post-traumatic stress disorder (PTSD)' in "
-    "(select value from json_each(conditions)) group by design",
-]
+RETAG_BEFORE = 1_850  # records/s of `kaplit retag` before the label tables (issue 18)
+ISSUE_18_TABLES = ("study_labels", "study_labels_pmid", "study_bitmaps", "label_facet_counts",
+                   "label_facet_counts_filter", "column_counts")
+SINGLE_LABEL_COUNTS = "select value, studies from label_facet_counts where facet = ? and label = ? and counted = ?"
+SINGLE_LABEL_JOIN = ("select s.{counted}, count(*) from study_labels l join studies s on s.pmid = l.pmid "
+                     "where l.facet = ? and l.label = ? group by 1")
 
 
 def build(folder: Path, size: int, reuse: bool = False) -> tuple[Path, dict]:
@@ -92,26 +89,46 @@ def sql_p95(db: Path, statements: list[tuple[str, tuple]], repeats: int = 3) -> 
     return percentile(timings, 95) * 1000
 
 
-def served_p95(db: Path, requests: int = 600) -> dict:
+def single_label_filters(db: Path) -> list[tuple[str, str, str]]:
+    """(facet, label, counted column): every condition, route and substance label of 20 studies
+    or more, each counted by design, year and journal."""
     with sqlite3.connect(db) as conn:
-        cells = conn.execute(
-            "select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
-    plan = [("facet", facet_path(*cells[i % len(cells)])) for i in range(requests // 2)]
-    plan += [("search", "/kaplit/search?" + urlencode({"q": SEARCH_TERMS[i % len(SEARCH_TERMS)]}))
-             for i in range(requests // 2)]
-    server, port = serve(db, None)
+        labels = conn.execute("select facet, label from study_labels where facet in ('conditions', 'routes', "
+                              "'substances') group by 1, 2 having count(*) >= 20").fetchall()
+    return [(facet, label, counted) for facet, label in labels for counted in ("design", "year", "journal")]
+
+
+def label_tables_growth(db: Path) -> float:
+    """How much issue 18's tables and indexes add to the file without them."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    marks = ", ".join("?" * len(ISSUE_18_TABLES))
+    added = conn.execute(f"select sum(pgsize) from dbstat where name in ({marks})", ISSUE_18_TABLES).fetchone()[0]
+    return added / (db.stat().st_size - added)
+
+
+def served(db: Path, requests: int) -> dict:
+    """Readiness, first pages and the p95 ratios of bench/web.py's load on `kaplit serve`."""
+    plan = request_plan(db, requests)
+    server, port, ready = serve(db)
     try:
-        primed = wait_until_primed(port, limit=3600)
+        firsts = first_pages(port, plan)
+        full_speed = ready + sum(firsts.values())
+        run_load(port, [p for p in plan[: len(plan) // 10] if p[0] != "cold"], 4)  # OS page cache
         timings = run_load(port, plan, 4)
     finally:
         server.terminate()
         server.wait(10)
-    return {"primed_s": primed, **{k: percentile(v, 95) * 1000 for k, v in timings.items() if v}}
+    baseline = percentile(timings["versions"], 95)
+    return {"ready s": ready, "full speed s": full_speed,
+            **{f"{kind} p95/versions": percentile(values, 95) / baseline
+               for kind, values in timings.items() if kind != "versions"},
+            "versions p95 ms": baseline * 1000}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "kaplit-bench-scale")
     parser.add_argument("--reuse", action="store_true",
                         help="measure queries and pages on databases built by an earlier run (no ingest numbers)")
@@ -120,27 +137,24 @@ def main():
     for size in args.sizes:
         db, runs = build(args.scratch / str(size), size, args.reuse)
         (ingest_s, ingest_rss), (tag_s, tag_rss) = runs["ingest"], runs["retag"]
-        searches = [(SEARCH_SQL, {"q": term}) for term in SEARCH_TERMS]
-        served = served_p95(db)
+        filters = single_label_filters(db)
         rows.append({
             "records": size, "ingest rec/s": size / ingest_s, "ingest RSS MB": ingest_rss,
             "retag rec/s": size / tag_s, "retag RSS MB": tag_rss,
-            "bytes/record": db.stat().st_size / size,
-            "FTS p95 ms (SQL)": sql_p95(db, searches), "facet p95 ms (SQL)": sql_p95(db, [(s, ()) for s in FACET_SQL]),
-            "cache primed s": served["primed_s"], "search p95 ms (site)": served.get("search", float("nan")),
-            "facet p95 ms (site)": served.get("facet", float("nan")),
+            "bytes/record": db.stat().st_size / size, "label tables +%": 100 * label_tables_growth(db),
+            "label counts p95 ms": sql_p95(db, [(SINGLE_LABEL_COUNTS, f) for f in filters]),
+            "label join p95 ms": sql_p95(db, [(SINGLE_LABEL_JOIN.format(counted=c), (f, label))
+                                               for f, label, c in filters[:60]], repeats=1),
+            **served(db, args.requests),
         })
         print_table(rows)
-    if len(rows) >= 2:
-        small, big = rows[0], rows[-1]
-        print(f"\ningest rec/s {big['records']:,} vs {small['records']:,}: "
-              f"{big['ingest rec/s'] / small['ingest rec/s']:.2f} (target >= 0.80)")
-        print(f"peak RSS: ingest {big['ingest RSS MB'] / small['ingest RSS MB']:.2f}x, "
-              f"retag {big['retag RSS MB'] / small['retag RSS MB']:.2f}x (target: flat)")
-        for key in ("search p95 ms (site)", "facet p95 ms (site)"):
-            print(f"{key}: {big[key] / small[key]:.2f}x (target <= 2)")
-        for key in ("FTS p95 ms (SQL)", "facet p95 ms (SQL)"):  # what the site saves its visitors
-            print(f"{key}: {big[key] / small[key]:.2f}x (raw SQLite without the site's cache, for reference)")
+    big = rows[-1]
+    print(f"\nat {big['records']:,} records (targets): retag {big['retag rec/s'] / RETAG_BEFORE:.2f}x of "
+          f"{RETAG_BEFORE:,}/s (>= 0.90); label tables +{big['label tables +%']:.1f} % of the file without them (<= 15); "
+          f"single-label facet counts p95 {big['label counts p95 ms']:.2f} ms (<= 50); "
+          f"full speed {big['full speed s']:.1f} s after start (<= 10)")
+    ratios = {k: v for k, v in big.items() if k.endswith("p95/versions")}
+    print("page p95 / versions p95 (<= 10): " + ", ".join(f"{k.split()[0]} {v:.2f}" for k, v in ratios.items()))
 
 
 def print_table(rows):

@@ -44,6 +44,24 @@ def load_metadata(database_name: str = "kaplit") -> dict:
 
 
 class KaplitDatasette(Datasette):
+    _schemas_read = False  # Datasette re-reads every database's schema version at every request
+
+    async def refresh_schemas(self):
+        """Once while every served file is immutable (their schemas cannot change): a request
+        then makes no statement it does not need, and each statement is a wait for a thread."""
+        if self._schemas_read:
+            return
+        await super().refresh_schemas()
+        self._schemas_read = all(not db.is_mutable for name, db in self.databases.items() if name != "_internal")
+
+    def add_database(self, *args, **kwargs):
+        self._schemas_read = False
+        return super().add_database(*args, **kwargs)
+
+    def remove_database(self, name):
+        self._schemas_read = False
+        super().remove_database(name)
+
     def absolute_url(self, request, path):
         """Links in HTML pages stay on whatever host and port the page was served from (a page
         rendered for one request may be served from the cache to another); data formats (JSON

@@ -15,6 +15,9 @@ answered by the index alone: Datasette's own clause unpacks every candidate stud
 (web/plugins/labels.py) adds the same condition as an indexed lookup of `study_labels`. Where the
 statement holds both, for the same column and label, Datasette's clause is dropped.
 
+Statements that read an immutable file's schema (sqlite_master, pragmas) are answered once and
+remembered: Datasette asks them again for every page, each a wait for a thread.
+
 `study_bitmaps()` reads the database's bitmaps of studies per facet value (db/bitmaps.py) once,
 for an immutable file only: a mutable one may change under them (its pages count in SQL).
 """
@@ -41,6 +44,7 @@ class KaplitDatabase(Database):
         super().__init__(ds, path=path, is_mutable=is_mutable)
         self._tie_breakers: dict[str, str] = {}
         self._indexes: dict[str, dict[str, str]] = {}
+        self._schema: dict[tuple, Results] = {}
         self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
 
     def connect(self, write=False):
@@ -54,6 +58,14 @@ class KaplitDatabase(Database):
         return self.page_sets.bitmaps if self.page_sets else None
 
     async def execute(self, sql, params=None, *args, **kwargs):
+        if not self.is_mutable and _SCHEMA.match(sql):
+            key = (sql, repr(params))
+            if key not in self._schema:
+                results = await super().execute(sql, params, *args, **kwargs)
+                if len(self._schema) >= SCHEMA_STATEMENTS_KEPT:
+                    return results
+                self._schema[key] = results
+            return self._schema[key]
         studies = self.page_sets.of(params) if self.page_sets else None
         if studies is not None and _COUNT.match(sql):
             return Results([(len(studies),)], False, [("count(*)",)])
@@ -94,6 +106,8 @@ class KaplitDatabase(Database):
         return self._tie_breakers[name]
 
 
+SCHEMA_STATEMENTS_KEPT = 1000
+_SCHEMA = re.compile(r"^\s*(select [^;]+ from sqlite_master [^;]+|pragma \w+(\(\w*\))?)\s*$", re.I)
 _COUNT = re.compile(r"^select count\(\*\) from studies where ", re.I)
 
 

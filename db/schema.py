@@ -328,6 +328,17 @@ def m013_label_facet_counts(db: Database):
     refresh_bitmaps(db)
 
 
+@migrations()
+def m014_updates(db: Database):
+    """`updates`: one row per release an update made (what it added, revised, deleted and
+    re-tagged, from what, with which software); `release_changes`: the PMIDs of each."""
+    db.execute("CREATE TABLE IF NOT EXISTS updates (release TEXT PRIMARY KEY, previous TEXT, started_at TEXT, "
+               "finished_at TEXT, source TEXT, crawl_window TEXT, added INTEGER, revised INTEGER, "
+               "deleted INTEGER, retagged INTEGER, software_version TEXT, tagger_version TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS release_changes (release TEXT NOT NULL REFERENCES updates(release), "
+               "pmid INTEGER NOT NULL, change TEXT NOT NULL, PRIMARY KEY (release, pmid))")
+
+
 def pending_migrations(path) -> list[str] | None:
     """The schema changes a database file still lacks, or None for a file kaplit did not make
     (read-only: for `kaplit serve`, which must not write the file it serves)."""

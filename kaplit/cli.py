@@ -459,3 +459,130 @@ def serve(db_path, host, port, mutable):
 
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)")
     serve_datasette(db_path, host=host, port=port, mutable=mutable)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--eutils-url", default=None, help="E-utilities base URL [default: NCBI's, or the config file's].")
+@click.option("--from", "from_files", multiple=True, type=click.Path(exists=True, dir_okay=True),
+              help="Ingest these PubMed XML files or folders (baseline/update files) instead of crawling.")
+@click.option("--keep", type=click.IntRange(2, 100), default=3, show_default=True,
+              help="Releases kept on disk, the served one included (the others are for `kaplit rollback`).")
+@click.option("--every", type=str, default=None,
+              help="Keep running and update again every such interval (24h, 6h, 30m), each in its own process.")
+@click.option("--query", default=None, help="PubMed query [default: the curated ketamine/KAP query].")
+@click.option("--api-key", default=None, help="NCBI API key (allows 10 requests/s) [env: NCBI_API_KEY].")
+@click.option("--email", default=None, help="Contact e-mail sent to NCBI [env: NCBI_EMAIL].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Config file [default: ./kaplit.toml or ~/.config/kaplit/config.toml].")
+def update(db_path, eutils_url, from_files, keep, every, query, api_key, email, config_file):
+    """Bring a database up to date while it is served: build the next release beside it (a copy,
+    then an incremental crawl or the files, re-tagging, summaries and checks), then switch to it
+    atomically. `kaplit serve` follows the switch without a restart. A failed or interrupted
+    update leaves the served release as it was. Creates the database (a first full crawl) when
+    it does not exist."""
+    if every:
+        _update_every(_interval(every))
+        return
+    from kaplit.pipeline.parse.sources import discover
+    from kaplit.update import UpdateFailed
+    from kaplit.update import update as run_update
+
+    settings = _crawl_settings({"eutils_url": eutils_url, "query": query, "api_key": api_key, "email": email,
+                                "config_file": config_file, "batch_size": None})
+    files = discover([Path(f) for f in from_files]) if from_files else None
+
+    def crawl(release_path):
+        return _run_crawl(release_path, settings)
+
+    try:
+        report = run_update(Path(db_path), crawl=crawl, files=files, keep=keep,
+                            on_stage=lambda stage: click.echo(f"update: {stage}"))
+    except UpdateFailed as failure:
+        fail(f"{db_path}: update not switched in: {failure}")
+    _print_update(db_path, report)
+    if report.lost_ids:
+        click.secho(f"{len(report.lost_ids)} ids could not be fetched (the next update tries again): "
+                    f"{', '.join(map(str, report.lost_ids[:50]))}", fg="yellow", err=True)
+
+
+def _print_update(db_path, report):
+    c = report.changes
+    if report.release == report.previous:
+        click.echo(f"{db_path} is up to date: nothing added, revised or deleted since release {report.release} "
+                   f"({report.requests} requests).")
+        return
+    timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report.seconds.items())
+    click.echo(f"{db_path} now serves release {report.release} (was {report.previous or 'none'}): "
+               f"{c.get('added', 0)} added, {c.get('revised', 0)} revised, {c.get('deleted', 0)} deleted; "
+               f"{report.requests} requests; {timings}.")
+    if report.pruned:
+        click.echo(f"Removed old release(s): {', '.join(report.pruned)}")
+
+
+def _interval(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        fail(f"--every {text}: give a number and a unit, e.g. 24h, 6h or 30m")
+    if seconds < 60:
+        fail(f"--every {text}: at least a minute between updates")
+    return seconds
+
+
+def _update_every(seconds: float):
+    """Run `kaplit update` (these arguments without --every) now and then every `seconds`, each in
+    its own process; a failed update is reported and the next one runs on schedule."""
+    import subprocess
+    import time
+
+    arguments = _without_every(sys.argv[1:])
+    while True:
+        started = time.monotonic()
+        code = subprocess.call([sys.executable, "-m", "kaplit", *arguments])
+        if code:
+            click.secho(f"update exited with {code}; the next one runs as scheduled.", fg="yellow", err=True)
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _without_every(arguments: list[str]) -> list[str]:
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == "--every":
+            skip = True
+        elif not argument.startswith("--every="):
+            kept.append(argument)
+    return kept
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--to", "to_release", default=None, help="The release to serve [default: the one before the current].")
+def rollback(db_path, to_release):
+    """Serve the previous release again (`kaplit serve` follows without a restart)."""
+    from kaplit.db.releases import ReleaseError
+    from kaplit.update import rollback as run_rollback
+
+    try:
+        was, now = run_rollback(Path(db_path), to_release)
+    except ReleaseError as error:
+        fail(str(error))
+    click.echo(f"{db_path} now serves release {now} (was {was}).")
+
+
+@cli.command()
+@DB_OPTION
+def releases(db_path):
+    """List the releases of a database kept on disk, the served one marked."""
+    from kaplit.db.releases import Releases, release_name
+
+    kept = Releases(Path(db_path))
+    current = kept.current()
+    if not kept.all():
+        click.echo(f"{db_path} has no releases yet (`kaplit update --db {db_path}` makes the first).")
+    for path in kept.all():
+        marker = "*" if current and path == current else " "
+        click.echo(f"{marker} {release_name(path)}  {path.stat().st_size / 2**20:,.0f} MB")

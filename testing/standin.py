@@ -5,7 +5,9 @@ It serves the real records in ../shared/pubmed (replicated with fresh PMIDs up t
 speaks enough of the protocol for the crawler (history server WebEnv/query_key, retstart/retmax,
 the 10,000-id limit of esearch, mindate/maxdate with datetype edat/mdat, id lists by GET or POST)
 and injects faults on request: 429 with Retry-After, 500/502/503, slow answers, truncated bodies,
-`<ERROR>` bodies and dropped connections.
+`<ERROR>` bodies and dropped connections. Records arrive over time on request: a POST to
+`/control/grow?new=N&revised=M` adds N records entered today and revises M stored ones today
+(new DateRevised, a marked title), as NLM's daily updates would.
 
 What it does not do is search: every record matches every query (a query containing "[invalid"
 returns NCBI's error for a malformed query). Records without dates get deterministic entrez
@@ -103,6 +105,7 @@ class EutilsState:
         # listed by esearch, never returned by efetch (as with records deleted in between)
         self.unfetchable = {r.pmid for r in records[:unfetchable]}
         self.by_pmid = {r.pmid: r for r in records}
+        self.revised: set[int] = set()
         self.histories: dict[str, list[int]] = {}
         self.fault_rate, self.slow_seconds, self.seed = fault_rate, slow_seconds, seed
         self.attempts: dict[str, int] = {}
@@ -116,6 +119,26 @@ class EutilsState:
             self.attempts[key] = attempt + 1
         draw = random.Random(f"{self.seed}:{key}:{attempt}")
         return draw.choice(FAULTS) if draw.random() < self.fault_rate else None
+
+    def grow(self, new: int, revised: int, today: date | None = None) -> dict:
+        """Add `new` records entered today (the next PMIDs, real records as templates) and revise
+        the first `revised` records not revised yet."""
+        today = today or date.today()
+        with self.lock:
+            templates = [r.xml for r in self.records[: max(1, min(len(self.records), 5000))]]
+            first = max(r.pmid for r in self.records) + 1 if self.records else FIRST_PMID
+            for offset in range(new):
+                pmid = first + offset
+                xml = _FIRST_PMID.sub(f'<PMID Version="1">{pmid}</PMID>'.encode(),
+                                      templates[pmid % len(templates)], count=1)
+                record = Record(pmid, today, today, xml)
+                self.records.append(record)
+                self.by_pmid[pmid] = record
+            candidates = [r for r in self.records if r.pmid not in self.revised and r.edat < today]
+            for record in candidates[:revised]:
+                record.mdat, record.xml = today, _revised(record.xml, today)
+                self.revised.add(record.pmid)
+        return {"added": new, "revised": min(revised, len(candidates)), "records": len(self.records)}
 
     def note(self, entry: dict):
         if self.log:
@@ -153,6 +176,10 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
 
     def do_POST(self):
+        if self.path.startswith("/control/grow"):
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            grown = self.state.grow(int(query.get("new", ["0"])[0]), int(query.get("revised", ["0"])[0]))
+            return self._send(200, json.dumps(grown).encode(), "application/json")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode()
         params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import urllib.parse
@@ -13,6 +14,7 @@ from datasette.utils import parse_metadata
 
 from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
+from kaplit.db.releases import release_name
 from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
 from kaplit.web.plugins.sql_lane import SQL_THREADS
@@ -43,8 +45,43 @@ def load_metadata(database_name: str = "kaplit") -> dict:
     return metadata
 
 
+# the databases a request started with: it sees them to its end, whatever is switched meanwhile
+_PINNED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kaplit_databases", default=None)
+
+
 class KaplitDatasette(Datasette):
+    """Datasette, with the database of a request fixed when it starts (a release switched in
+    while it runs serves the requests that start after: every response comes wholly from one
+    release), a schema read once, and links that work on any host."""
+
     _schemas_read = False  # Datasette re-reads every database's schema version at every request
+
+    @property
+    def databases(self) -> dict:
+        pinned = _PINNED.get()
+        return pinned if pinned is not None else self.__dict__.get("_kaplit_databases", {})
+
+    @databases.setter
+    def databases(self, value: dict):
+        self.__dict__["_kaplit_databases"] = value
+
+    def app(self):
+        served = super().app()
+
+        async def pinned(scope, receive, send):
+            token = _PINNED.set(self.databases)
+            try:
+                await served(scope, receive, _with_release_header(send, self.databases))
+            finally:
+                _PINNED.reset(token)
+
+        return pinned
+
+    def replace_database(self, name: str, database):
+        """Serve `database` under `name` from the next request on (one assignment)."""
+        database.name, database.route = name, name
+        self._schemas_read = False
+        self.databases = {**self.__dict__["_kaplit_databases"], name: database}
 
     async def refresh_schemas(self):
         """Once while every served file is immutable (their schemas cannot change): a request
@@ -72,18 +109,31 @@ class KaplitDatasette(Datasette):
         return super().absolute_url(request, path)
 
 
+def _with_release_header(send, databases: dict):
+    """`x-kaplit-release`: the release (db/releases.py) every response was made from."""
+    releases = ",".join(release_name(Path(db.path)) for name, db in databases.items() if db.path)
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"x-kaplit-release", releases.encode())]}
+        await send(message)
+
+    return sending
+
+
 def make_datasette(db_path, mutable: bool = False) -> Datasette:
-    """Immutable unless `mutable`: Datasette then never writes and can cache counts."""
-    db_path = str(Path(db_path))
+    """Immutable unless `mutable`: Datasette then never writes and can cache counts. The database
+    is named after `db_path` and opened where it points (a release, db/releases.py)."""
+    name = Path(db_path).stem
     ds = KaplitDatasette(
-        metadata=load_metadata(Path(db_path).stem),
+        metadata=load_metadata(name),
         template_dir=str(TEMPLATES),
         static_mounts=[("kaplit-static", str(STATIC))],
         settings=SETTINGS,
         version_note=f"kaplit {__version__}",
     )
     ds.remove_database("_memory")  # Datasette adds it when given no files; kaplit serves one
-    ds.add_database(KaplitDatabase(ds, db_path, is_mutable=mutable), name=Path(db_path).stem)
+    ds.add_database(KaplitDatabase(ds, str(Path(db_path).resolve()), is_mutable=mutable), name=name)
     return ds
 
 
@@ -91,6 +141,8 @@ def serve(db_path, host: str, port: int, mutable: bool = False):
     import uvicorn
 
     ds = make_datasette(db_path, mutable=mutable)
+    if not mutable:
+        ds.kaplit_pointer = Path(db_path)  # followed to each new release (web/plugins/releases.py)
     threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")
 

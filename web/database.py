@@ -24,7 +24,10 @@ for an immutable file only: a mutable one may change under them (its pages count
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
+import threading
 
 from datasette.database import Database, Results
 from datasette.utils import escape_sqlite
@@ -34,6 +37,8 @@ from kaplit.web import page_studies
 from kaplit.web.page_studies import PageSets, reading_the_set
 from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
 
+_connections = threading.local()
+_databases_opened = itertools.count()
 _TABLE_PAGE = re.compile(
     r"^select .+? from (?P<table>\[[^\]]+\]|[A-Za-z_]\w*) (?:where .+)?"
     r"order by (?P<order>[^,()]+?) limit (?P<limit>\d+)$", re.S)
@@ -45,7 +50,24 @@ class KaplitDatabase(Database):
         self._tie_breakers: dict[str, str] = {}
         self._indexes: dict[str, dict[str, str]] = {}
         self._schema: dict[tuple, Results] = {}
+        self._connection_key = f"kaplit_{next(_databases_opened)}"
         self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
+
+    async def execute_fn(self, fn):
+        """Datasette's, with each thread's connection kept per Database object, not per name:
+        a release switched in under the same name must not reuse the connections of the last."""
+        if self.ds.executor is None:
+            return await super().execute_fn(fn)
+
+        def in_thread():
+            conn = getattr(_connections, self._connection_key, None)
+            if conn is None:
+                conn = self.connect()
+                self.ds._prepare_connection(conn, self.name)
+                setattr(_connections, self._connection_key, conn)
+            return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self.ds.executor, in_thread)
 
     def connect(self, write=False):
         conn = super().connect(write=write)

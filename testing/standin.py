@@ -269,6 +269,40 @@ def serve(state: EutilsState, port: int = 0) -> ThreadingHTTPServer:
     return server
 
 
+class StandIn:
+    """This server in a process of its own on a free port, for tests and benchmarks, logging
+    every request to a JSON-lines file."""
+
+    def __init__(self, tmp: Path, *args: str):
+        import subprocess
+        import sys
+
+        self.log = tmp / f"requests-{time.monotonic_ns()}.jsonl"
+        self.process = subprocess.Popen([sys.executable, __file__, "--port", "0", "--log", str(self.log), *args],
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        assert line.startswith("http://127.0.0.1:"), line
+        self.url = line.split()[0]
+
+    def requests(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def reset_log(self):
+        self.log.write_text("")
+
+    def grow(self, new: int, revised: int) -> dict:
+        """New records entered today and stored ones revised today (POST /control/grow)."""
+        import urllib.request
+
+        root = self.url.split("/entrez/")[0]
+        request = urllib.request.Request(f"{root}/control/grow?new={new}&revised={revised}", method="POST")
+        return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")

@@ -6,7 +6,6 @@ runs in another, serving real records from ../shared and logging every request i
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -17,31 +16,9 @@ from pathlib import Path
 
 import pytest
 
-STANDIN = Path(__file__).resolve().parents[1] / "testing" / "standin.py"  # the stand-in E-utilities
+from testing.standin import StandIn
 
 RECORDS = 26_000
-
-
-class StandIn:
-    def __init__(self, tmp: Path, *args: str):
-        self.log = tmp / f"requests-{time.monotonic_ns()}.jsonl"
-        self.process = subprocess.Popen(
-            [sys.executable, str(STANDIN), "--port", "0", "--log", str(self.log), *args],
-            stdout=subprocess.PIPE, text=True,
-        )
-        line = self.process.stdout.readline()
-        assert line.startswith("http://127.0.0.1:"), line
-        self.url = line.split()[0]
-
-    def requests(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
-
-    def reset_log(self):
-        self.log.write_text("")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def crawl(db: Path, url: str, *args: str, timeout=600) -> subprocess.CompletedProcess:

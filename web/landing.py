@@ -111,7 +111,11 @@ async def _provenance(db) -> dict:
         "order by id desc limit 1")).rows]
     # the tagger of the last re-tag (its `tagger` row), which every study carries after it
     versions = (await db.execute("select version from tagger order by tagged_at desc limit 1")).rows
+    update = (await db.execute(
+        "select u.release, u.finished_at, u.added, u.revised, p.finished_at as since from updates u "
+        "left join updates p on p.release = u.previous order by u.finished_at desc limit 1")).rows
     return {
+        "latest_update": dict(update[0]) if update else None,
         "records": (await db.execute("select count(*) from studies")).rows[0][0],
         "run": dict(run[0]) if run else None,
         "tagger_versions": ", ".join(r[0] for r in versions if r[0]),

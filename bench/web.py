@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import FIRST_PMID, write_corpus  # noqa: E402
+from bench.corpus import write_corpus  # noqa: E402
 
 SEARCH_TERMS = ["ketamine", "esketamine depression", "psilocybin", '"treatment-resistant"', "suicidal ideation",
                 "MDMA PTSD", "anxiety", "alcohol", "pain", "intranasal", "placebo", "LSD", "ayahuasca",
@@ -65,7 +65,7 @@ def request_plan(db: Path, total: int, seed: int = 11) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         cells = conn.execute(
             "select condition, design from evidence_map where studies > 0 and scope = 'all'").fetchall()
-        pmids = [r[0] for r in conn.execute("select pmid from articles where pmid >= ?", [FIRST_PMID])]
+        pmids = [r[0] for r in conn.execute("select pmid from articles")]
     cold = iter(cold_filters(db, rng))
     makers = {
         "cold": lambda: next(cold),

@@ -7,7 +7,8 @@ study of one year) then come back in whatever order SQLite picks, and at the fir
 some are repeated and others never shown: on the snapshot, `studies.csv?_stream=on` gave 3,086 rows
 holding 2,000 of the 2,498 studies. The table page's SQL always ends in
 `order by <column>[ desc] limit <n>`; this adds the primary key as the tie-breaker that the later
-pages already assume. SQL of any other shape runs as written.
+pages already assume (and the sort column itself, when `_col`/`_nocol` left it out). SQL of any
+other shape runs as written.
 
 And a label filter on a list column of `studies` (`conditions__arraycontains=Depression`) is
 answered by the index alone: Datasette's own clause unpacks every candidate study's JSON list
@@ -40,7 +41,7 @@ from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
 _connections = threading.local()
 _databases_opened = itertools.count()
 _TABLE_PAGE = re.compile(
-    r"^select .+? from (?P<table>\[[^\]]+\]|[A-Za-z_]\w*) (?:where .+)?"
+    r"^select (?P<columns>.+?) from (?P<table>\[[^\]]+\]|[A-Za-z_]\w*) (?:where .+)?"
     r"order by (?P<order>[^,()]+?) limit (?P<limit>\d+)$", re.S)
 
 
@@ -94,6 +95,9 @@ class KaplitDatabase(Database):
         if isinstance(params, dict) and any(key.startswith(FACET_PARAM) for key in params):
             sql = _without_json_label_checks(sql, params)
         page = _TABLE_PAGE.match(sql)
+        if page and _lacks_sort_column(page):
+            sql = f"{sql[: page.end('columns')]}, {page['order'].split()[0]}{sql[page.end('columns'):]}"
+            page = _TABLE_PAGE.match(sql)
         if page:
             tie_breaker = await self._tie_breaker(page["table"])
             if tie_breaker and tie_breaker not in page["order"]:
@@ -131,6 +135,14 @@ class KaplitDatabase(Database):
 SCHEMA_STATEMENTS_KEPT = 1000
 _SCHEMA = re.compile(r"^\s*(select [^;]+ from sqlite_master [^;]+|pragma \w+(\(\w*\))?)\s*$", re.I)
 _COUNT = re.compile(r"^select count\(\*\) from studies where ", re.I)
+
+
+def _lacks_sort_column(page) -> bool:
+    """A page whose chosen columns (`_col`, `_nocol`) leave out the one it is sorted by: Datasette
+    0.65 then fails (500) building the next page's key from it, so it is shown after all."""
+    columns = {c.strip().strip('[]"') for c in page["columns"].split(",")}
+    sort = page["order"].split()[0].strip('[]"')
+    return "*" not in columns and sort not in columns and sort != "rowid"
 
 
 def _single_column_indexes(conn, table: str) -> dict[str, str]:

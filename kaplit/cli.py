@@ -89,7 +89,7 @@ def ingest(paths, db_path, strict, no_tag, workers):
     if not files:
         fail("no PubMed XML or MEDLINE files found in " + ", ".join(paths))
     db = open_db(db_path)
-    report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers)
+    report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers, tag=not no_tag)
     _print_ingest_summary(report, db_path)
     if not no_tag:
         _retag(db)
@@ -98,14 +98,14 @@ def ingest(paths, db_path, strict, no_tag, workers):
         sys.exit(1)
 
 
-def _run_ingest(db, files, source, strict=False, workers=None):
+def _run_ingest(db, files, source, strict=False, workers=None, tag=True):
     from kaplit.db.ingest import ingest_paths
 
     total = sum(f.stat().st_size for f in files)
     with click.progressbar(length=total, label=f"Ingesting {len(files)} file(s)", file=sys.stderr,
                            show_pos=False, show_percent=True, show_eta=True) as bar:
         return ingest_paths(db, files, source=source, version=__version__, on_read=bar.update,
-                            strict=strict, workers=workers)
+                            strict=strict, workers=workers, tag=tag)
 
 
 def _print_ingest_summary(report, db_path):

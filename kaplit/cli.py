@@ -20,6 +20,21 @@ _DB_OPTION = click.option(
 )
 
 
+# commands that write the database in place: never a release that may be served
+WRITING_COMMANDS = {"build", "crawl", "ingest", "retag"}
+
+
+def _refuse_served_release(db_path):
+    from kaplit.db.releases import Releases
+
+    releases = Releases(Path(db_path))
+    current = releases.current()
+    if current is not None and current.parent == releases.folder.resolve():
+        fail(f"{db_path} points to a release ({current.name}) that `kaplit serve` may be serving, and a served "
+             f"file is never written: `kaplit update --db {db_path}` crawls into the next release, "
+             f"`--from FILES` ingests files into it.")
+
+
 def fail(message: str, code: int = 1):
     click.secho(f"Error: {message}", fg="red", err=True)
     sys.exit(code)
@@ -30,6 +45,8 @@ def DB_OPTION(command):
     Every write is a transaction, so what was committed before the failure is still there."""
     @functools.wraps(command)
     def run(*args, db_path, **kwargs):
+        if command.__name__ in WRITING_COMMANDS:
+            _refuse_served_release(db_path)
         try:
             return command(*args, db_path=db_path, **kwargs)
         except sqlite3.DatabaseError as error:

@@ -295,3 +295,15 @@ def test_files_update_a_plain_database_which_becomes_its_first_release(tmp_path,
     releases = Releases(pointer)
     assert pointer.is_symlink() and len(releases.all()) == 2
     assert releases.previous() is not None and "200 added" in result.output
+
+
+@pytest.mark.parametrize("command", [["retag"], ["crawl", "--eutils-url", "http://127.0.0.1:9/"],
+                                     ["build", "--offline"], ["ingest", __file__]])
+def test_commands_that_write_in_place_refuse_a_release(copy_of, command):
+    pointer = copy_of("refusing")
+    served = pointer.resolve()
+    before = served.stat().st_mtime_ns
+    result = CliRunner().invoke(cli, [*command, "--db", str(pointer)])
+    assert result.exit_code == 1 and "a served file is never written" in result.stderr
+    assert f"kaplit update --db {pointer}" in result.stderr
+    assert served.stat().st_mtime_ns == before

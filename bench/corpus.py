@@ -1,14 +1,16 @@
 """Build large benchmark corpora from the real records in ../shared, with fresh PMIDs.
 
 Records are read in place from the shared folder and written to a scratch file outside the
-repository; each copy gets a new PMID (and, when asked, a new publication year) so that the
-database sees distinct articles.
+repository; each copy gets a new PMID (and, when asked, a new publication year), and every copy
+after the first a numbered title, so that the database sees distinct articles (identical titles
+and abstracts would be one study republished hundreds of times: db/links.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import random
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from lxml import etree
@@ -34,9 +36,34 @@ def write_corpus(path: Path, count: int, folders=("efetch",), years=None, seed=7
             record.find("MedlineCitation/PMID").text = str(first_pmid + index)
             if years:
                 _set_year(record, rng.randint(*years))
-            out.write(etree.tostring(record) + b"\n")
+            copy = index // len(templates)
+            with _numbered_title(record, copy) if copy else nullcontext():
+                out.write(etree.tostring(record) + b"\n")
         out.write(b"</PubmedArticleSet>\n")
     return path
+
+
+@contextmanager
+def _numbered_title(record, copy: int):
+    """The record with " (copy N)" after its title, while writing it."""
+    title = record.find("MedlineCitation/Article/ArticleTitle")
+    if title is None:
+        yield
+        return
+    last = title[-1] if len(title) else None
+    before = last.tail if last is not None else title.text
+    marked = f"{before or ''} (copy {copy})"
+    if last is not None:
+        last.tail = marked
+    else:
+        title.text = marked
+    try:
+        yield
+    finally:
+        if last is not None:
+            last.tail = before
+        else:
+            title.text = before
 
 
 def _set_year(record, year: int):

@@ -26,7 +26,6 @@ from kaplit.db.summaries import refresh_column_counts
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.parse import chunks, pubmed_xml
 from kaplit.pipeline.parse.sources import SourceError, medline_records, open_source, source_errors
-from kaplit.pipeline.tagging.tagger import Tagger
 
 MEDLINE_BATCH = 2_000
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting worker processes costs more than it saves
@@ -46,13 +45,10 @@ class IngestReport:
         return not self.failures
 
 
-_TAGGER: Tagger | None = None  # set by ingest_paths before the workers fork, when it tags
-
-
 def stage_chunk(chunk: chunks.Chunk, index: int, stage_dir: str, file_key: str, generation: int) -> Staged:
-    """Worker task: parse (and tag) one chunk into this process's staging file for that generation."""
+    """Worker task: parse one chunk into this process's staging file for that generation."""
     path = Path(stage_dir) / f"{file_key}-g{generation}-{os.getpid()}.db"
-    return stage(pubmed_xml.parse_chunk(chunk), path, index * SEQ_PER_CHUNK, _TAGGER)
+    return stage(pubmed_xml.parse_chunk(chunk), path, index * SEQ_PER_CHUNK)
 
 
 def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, on_read=None):
@@ -64,7 +60,7 @@ def staged_generations(path: Path, stage_dir: str, pool=None, workers: int = 0, 
             target = Path(stage_dir) / f"{key}-medline.db"
             records = medline_records(stream)
             batches = iter(lambda: list(islice(records, MEDLINE_BATCH)), [])
-            yield _by_path([stage(batch, target, i * SEQ_PER_CHUNK, _TAGGER) for i, batch in enumerate(batches)])
+            yield _by_path([stage(batch, target, i * SEQ_PER_CHUNK) for i, batch in enumerate(batches)])
             return
         generation = _generations(path.stat().st_size * (6 if compressed else 1), max(workers, 1))
         pieces = chunks.split(stream) if compressed else _counted(chunks.split_file(path), on_read)
@@ -143,12 +139,8 @@ def merge_staged(db: Database, staged: list[Staged], source: str, fetched_wins_t
     return merge.counts
 
 
-def ingest_paths(db: Database, files: list[Path], source: str, version: str, on_read=None,
-                 strict: bool = False, workers: int | None = None, tag: bool = False) -> IngestReport:
-    """Ingest files, each in one transaction; with `tag`, the parsing workers tag the records too
-    (db/staging.py), and `kaplit retag` then only links records and rebuilds the summaries."""
-    global _TAGGER
-    _TAGGER = Tagger() if tag else None
+def ingest_paths(db: Database, files: list[Path], source: str, version: str,
+                 on_read=None, strict: bool = False, workers: int | None = None) -> IngestReport:
     report = IngestReport()
     started = now()
     total = sum(p.stat().st_size for p in files if p.is_file())

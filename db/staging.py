@@ -14,11 +14,6 @@ no indexes; the writer then merges all staging files of one input file in one tr
 - a replaced record loses all its child rows, and authors no other article refers to;
 - PMIDs of a `DeleteCitation` are removed and remembered in `deleted_citations`, so that
   re-reading an older file does not bring them back.
-
-Tagging can happen here too (`stage(..., tagger)`, in the parsing workers): the staging file
-then also holds each record's `tags`, `studies` and `study_labels` rows, and the merge stores
-them with the records it keeps, stamped as tagged when they were stored (a later `kaplit retag`
-finds them current). Tagging in the writer after the merge left it the one busy process.
 """
 
 from __future__ import annotations
@@ -29,13 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kaplit.db.rows import ARTICLE_FIELDS, AUTHOR_FIELDS, AUTHOR_NAME_FIELDS, CHILD_FIELDS, WRITER_FIELDS, prepare
-from kaplit.db.schema import CHILD_TABLES, STUDY_COLUMNS
-from kaplit.db.tags import TAG_FIELDS, label_rows, tag_article
+from kaplit.db.schema import CHILD_TABLES
 from kaplit.pipeline.parse.record import Article, Deletion, Rejected
 
 SEQ_PER_CHUNK = 1_000_000  # sequence numbers: chunk index * SEQ_PER_CHUNK + position in chunk
-# what tagging adds to a staging file, with the columns the database has
-TAGGED_TABLES = {"tags": list(TAG_FIELDS), "studies": list(STUDY_COLUMNS), "study_labels": ["pmid", "facet", "label"]}
 
 
 @dataclass
@@ -76,12 +68,10 @@ def _columns(fields) -> str:
     return ", ".join(f"[{f}]" for f in fields)
 
 
-def stage(items, path: Path | str, first_seq: int, tagger=None) -> Staged:
-    """Write Article / Deletion / Rejected items into the staging file at `path` (appending),
-    with their tags when given a tagger."""
+def stage(items, path: Path | str, first_seq: int) -> Staged:
+    """Write Article / Deletion / Rejected items into the staging file at `path` (appending)."""
     staged = Staged(str(path))
-    rows = {"articles": [], "authors": [], **{t: [] for t in CHILD_TABLES},
-            **({t: [] for t in TAGGED_TABLES} if tagger else {})}
+    rows = {"articles": [], "authors": [], **{t: [] for t in CHILD_TABLES}}
     for offset, item in enumerate(items):
         seq = first_seq + offset
         if isinstance(item, Article):
@@ -90,8 +80,6 @@ def stage(items, path: Path | str, first_seq: int, tagger=None) -> Staged:
             rows["authors"].extend(authors)
             for table, child_rows in children.items():
                 rows[table].extend(child_rows)
-            if tagger:
-                _stage_tags(tagger, item, seq, rows)
             staged.records += 1
         elif isinstance(item, Deletion):
             staged.deletions.append((seq, item.pmids))
@@ -115,22 +103,7 @@ def stage(items, path: Path | str, first_seq: int, tagger=None) -> Staged:
     return staged
 
 
-def _stage_tags(tagger, record: Article, seq: int, rows: dict):
-    """The record's tags, study and labels, from what the database will list for it (publication
-    types and keywords once each in name order, MeSH descriptors in their order)."""
-    a = record.article
-    terms = (sorted({p["name"] for p in record.publication_types}), [m["descriptor"] for m in record.mesh],
-             sorted({k["keyword"] for k in record.keywords}))
-    article = (a["year"], a["pub_date"], a["journal"], a["is_retracted"], a["correction_status"])
-    tag_rows, study = tag_article(tagger, record.pmid, a["title"], a["abstract"], terms, article, None)
-    rows["tags"] += [(*row, seq) for row in tag_rows]
-    rows["studies"].append((*study, seq))
-    rows["study_labels"] += [(*row, seq) for row in label_rows([study])]
-
-
 def _staging_fields(table) -> list[str]:
-    if table in TAGGED_TABLES:
-        return [*TAGGED_TABLES[table], "_seq"]
     if table == "articles":
         return [*ARTICLE_FIELDS, "_seq"]
     if table == "authors":
@@ -139,7 +112,7 @@ def _staging_fields(table) -> list[str]:
 
 
 def _create_staging_tables(conn):
-    for table in ("articles", "authors", *CHILD_TABLES, *TAGGED_TABLES):
+    for table in ("articles", "authors", *CHILD_TABLES):
         if table == "authors":
             conn.execute(f"CREATE TABLE IF NOT EXISTS authors ({_columns(AUTHOR_FIELDS)}, PRIMARY KEY (id))")
         else:
@@ -156,7 +129,6 @@ class Merge:
         self.counts = Counts()
         self.staged: list[Staged] = []
         self.aliases: list[str] = []
-        self.tagged = False  # the staging files carry tags (one pass tags all or none)
 
     def add(self, staged: list[Staged]):
         """Merge the records of these staging files (their deletions wait for `finish`)."""
@@ -192,8 +164,6 @@ class Merge:
                 self.conn.execute("ATTACH DATABASE ? AS " + alias, [s.path])
                 self.aliases.append(alias)
                 aliases.append(alias)
-                self.tagged = self.tagged or bool(self.conn.execute(
-                    f"SELECT 1 FROM {alias}.sqlite_master WHERE name = 'studies'").fetchone())
         return aliases
 
     def close(self):
@@ -259,20 +229,17 @@ class Merge:
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _old_authors (author_id TEXT PRIMARY KEY)")
         self.conn.execute(f"INSERT OR IGNORE INTO temp._old_authors SELECT DISTINCT author_id "
                           f"FROM main.article_authors WHERE pmid IN ({pmid_query})")
-        for table in (*TAGGED_TABLES, *CHILD_TABLES) if self.tagged else CHILD_TABLES:
+        for table in CHILD_TABLES:
             self.conn.execute(f"DELETE FROM main.[{table}] WHERE pmid IN ({pmid_query})")
         self.conn.execute(f"DELETE FROM main.articles WHERE pmid IN ({pmid_query})")
 
     def _insert_from(self, alias):
         accepted = "SELECT seq FROM temp._decision WHERE action IN ('add', 'replace')"
         fields = _columns(ARTICLE_FIELDS)
-        stamp = now()
         self.conn.execute(
             f"INSERT INTO main.articles ({fields}, {_columns(WRITER_FIELDS)}) "
             f"SELECT {fields}, ?, ? FROM {alias}.articles WHERE _seq IN ({accepted})",
-            [self.source_file, stamp])
-        if self.tagged:
-            self._insert_tags_from(alias, accepted, stamp)
+            [self.source_file, now()])
         authors = _columns(AUTHOR_FIELDS)
         touched = f"SELECT author_id FROM {alias}.article_authors WHERE _seq IN ({accepted})"
         self.conn.execute(
@@ -284,13 +251,6 @@ class Merge:
             self.conn.execute(f"{verb} INTO main.[{table}] ({fields}) SELECT {fields} "
                               f"FROM {alias}.[{table}] WHERE _seq IN ({accepted})")
         self._name_authors(touched)
-
-    def _insert_tags_from(self, alias, accepted: str, stamp: str):
-        for table, fields in TAGGED_TABLES.items():
-            names = _columns(fields)
-            chosen = names.replace("[tagged_at]", "?") if table == "studies" else names
-            self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {chosen} FROM {alias}.[{table}] "
-                              f"WHERE _seq IN ({accepted})", [stamp] if table == "studies" else [])
 
     def _name_authors(self, author_ids: str):
         """An `authors` row shows the name most of its authorships give (the first in sort order

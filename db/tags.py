@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from kaplit.db.bitmaps import refresh_bitmaps
 from kaplit.db.links import link_records
 from kaplit.db.schema import STUDY_COLUMNS
-from kaplit.db.summaries import refresh_summaries, summaries_behind
+from kaplit.db.summaries import refresh_summaries
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.tagging.tagger import TaggedRecord, Tagger
 from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS, STUDY_COLUMNS_FROM_TAGS
@@ -50,7 +50,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
             done += len(pmids_done)
             if on_progress:
                 on_progress(done, len(pmids))
-    if pmids or gone or summaries_behind(db.conn) or not db["evidence_map"].count:
+    if pmids or gone or not db["evidence_map"].count or not db["tagger"].count:
         with db.atomic():
             link_records(db)
             refresh_summaries(db)
@@ -87,26 +87,18 @@ _TAGGER: Tagger | None = None
 
 
 def _tag_articles(batch) -> tuple[list[int], list[tuple], list[tuple]]:
+    tagger = _TAGGER
     articles, indexed = batch
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     pmids, tag_rows, study_rows = [], [], []
     for pmid, title, abstract, *article in articles:
-        tags, study = tag_article(_TAGGER, pmid, title, abstract, indexed.get(pmid, ((), (), ())), article, stamp)
-        tag_rows += tags
-        study_rows.append(study)
+        tagged = tagger.tag_record(title, abstract, *indexed.get(pmid, ((), (), ())))
+        tag_rows += [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version,
+                      int(tagged.is_final(t))) for t in tagged.tags]
+        row = _study(pmid, title, article, tagged, tagger.version, stamp)
+        study_rows.append(tuple(row[column] for column in STUDY_COLUMNS))
         pmids.append(pmid)
     return pmids, tag_rows, study_rows
-
-
-def tag_article(tagger: Tagger, pmid: int, title, abstract, terms, article, stamp) -> tuple[list[tuple], tuple]:
-    """An article's `tags` rows (TAG_FIELDS) and `studies` row (STUDY_COLUMNS). `terms`: its
-    publication types, MeSH descriptors and keywords as the database lists them; `article`:
-    its year, pub_date, journal, is_retracted and correction_status."""
-    tagged = tagger.tag_record(title, abstract, *terms)
-    tag_rows = [(pmid, t.facet, t.value, t.source, t.matched, t.start, t.end, t.rule, tagger.version,
-                 int(tagged.is_final(t))) for t in tagged.tags]
-    study = _study(pmid, title, article, tagged, tagger.version, stamp)
-    return tag_rows, tuple(study[column] for column in STUDY_COLUMNS)
 
 
 def _write_batch(db: Database, pmids: list[int], tag_rows: list[tuple], study_rows: list[tuple]):

@@ -106,7 +106,7 @@ def ingest(paths, db_path, strict, no_tag, workers):
     if not files:
         fail("no PubMed XML or MEDLINE files found in " + ", ".join(paths))
     db = open_db(db_path)
-    report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers, tag=not no_tag)
+    report = _run_ingest(db, files, source=" ".join(paths), strict=strict, workers=workers)
     _print_ingest_summary(report, db_path)
     if not no_tag:
         _retag(db)
@@ -115,14 +115,14 @@ def ingest(paths, db_path, strict, no_tag, workers):
         sys.exit(1)
 
 
-def _run_ingest(db, files, source, strict=False, workers=None, tag=True):
+def _run_ingest(db, files, source, strict=False, workers=None):
     from kaplit.db.ingest import ingest_paths
 
     total = sum(f.stat().st_size for f in files)
     with click.progressbar(length=total, label=f"Ingesting {len(files)} file(s)", file=sys.stderr,
                            show_pos=False, show_percent=True, show_eta=True) as bar:
         return ingest_paths(db, files, source=source, version=__version__, on_read=bar.update,
-                            strict=strict, workers=workers, tag=tag)
+                            strict=strict, workers=workers)
 
 
 def _print_ingest_summary(report, db_path):

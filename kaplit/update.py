@@ -114,7 +114,7 @@ def _fetch(partial: Path, crawl, files, stage, report: UpdateReport) -> tuple[st
 
         with stage("ingest"):
             db = open_db(partial)
-            ingested = ingest_paths(db, files, source="files", version=__version__, tag=True)
+            ingested = ingest_paths(db, files, source="files", version=__version__)
             db.close()
         if not ingested.ok:
             raise UpdateFailed("files could not be read: " + "; ".join(map(str, ingested.failures)))

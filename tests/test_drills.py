@@ -4,7 +4,6 @@ committed before the failure)."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import sqlite3
@@ -179,34 +178,3 @@ print("ended")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0 and result.stdout.strip() == "ended", result.stderr
-
-
-def test_tagging_while_parsing_gives_what_a_retag_gives(tmp_path, corpus, monkeypatch):
-    """`kaplit ingest` tags in its parsing workers (db/staging.py): the database is the one an
-    untagged ingest and a `kaplit retag` make, for new records and for revised ones."""
-    from kaplit.db import ingest
-
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)  # workers even for these small files
-    import gzip
-    from datetime import date
-
-    from testing.standin import _revised
-
-    runner = CliRunner()
-    revisions = tmp_path / "revised.xml.gz"  # the first file's records, revised today
-    xml = gzip.decompress(corpus[0].read_bytes())
-    records = re.findall(rb"<PubmedArticle>.*?</PubmedArticle>", xml, re.S)[:300]
-    revisions.write_bytes(gzip.compress(b"<PubmedArticleSet>" + b"".join(_revised(r, date.today()) for r in records)
-                                        + b"</PubmedArticleSet>"))
-    files = [*corpus[:2], revisions]
-    retagged, tagged = tmp_path / "retagged.db", tmp_path / "tagged.db"
-    for path in files:
-        assert runner.invoke(cli, ["ingest", str(path), "--db", str(retagged), "--no-tag"]).exit_code == 0
-    assert runner.invoke(cli, ["retag", "--db", str(retagged)]).exit_code == 0
-    for path in files:
-        result = runner.invoke(cli, ["ingest", str(path), "--db", str(tagged), "--workers", "2"])
-        assert result.exit_code == 0, result.output
-        assert "\n0 article(s) tagged." in result.output  # the workers tagged them all
-    assert count(tagged, "select count(*) from studies where title like '[Revised]%'") == 300
-    assert fingerprint(tagged) == fingerprint(retagged)
-    assert check(tagged) == []

@@ -80,6 +80,15 @@ def refresh_column_counts(db: Database):
                        f"SELECT ?, ?, [{column}], count(*) FROM [{table}] GROUP BY [{column}]", [table, column])
 
 
+def summaries_behind(conn) -> bool:
+    """Records were stored or removed after the summaries were last rebuilt (at the last retag):
+    until the next retag, they describe the database as it was then."""
+    stored, finished, summarised = conn.execute(
+        "SELECT (SELECT max(ingested_at) FROM articles), (SELECT max(finished_at) FROM crawl_runs), "
+        "(SELECT max(tagged_at) FROM tagger)").fetchone()
+    return summarised is None or max(stored or "", finished or "") >= summarised  # seconds: the same counts
+
+
 def stale_column_counts(conn) -> list[str]:
     """The (table, column) pairs whose `column_counts` differ from the table's rows."""
     stale = []

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from kaplit.db.bitmaps import refresh_bitmaps
 from kaplit.db.links import link_records
 from kaplit.db.schema import STUDY_COLUMNS
-from kaplit.db.summaries import refresh_summaries
+from kaplit.db.summaries import refresh_summaries, summaries_behind
 from kaplit.db.workers import in_order, worker_pool
 from kaplit.pipeline.tagging.tagger import TaggedRecord, Tagger
 from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS, STUDY_COLUMNS_FROM_TAGS
@@ -50,7 +50,7 @@ def retag(db: Database, everything: bool = False, on_progress=None, workers: int
             done += len(pmids_done)
             if on_progress:
                 on_progress(done, len(pmids))
-    if pmids or gone or not db["evidence_map"].count or not db["tagger"].count:
+    if pmids or gone or summaries_behind(db.conn) or not db["evidence_map"].count:
         with db.atomic():
             link_records(db)
             refresh_summaries(db)

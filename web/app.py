@@ -14,7 +14,6 @@ from datasette.utils import parse_metadata
 
 from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
-from kaplit.db.releases import release_name
 from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
 from kaplit.web.plugins.sql_lane import SQL_THREADS
@@ -111,7 +110,7 @@ class KaplitDatasette(Datasette):
 
 def _with_release_header(send, databases: dict):
     """`x-kaplit-release`: the release (db/releases.py) every response was made from."""
-    releases = ",".join(release_name(Path(db.path)) for name, db in databases.items() if db.path)
+    releases = ",".join(db.release for db in databases.values() if getattr(db, "release", None))
 
     async def sending(message):
         if message["type"] == "http.response.start":

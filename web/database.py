@@ -29,11 +29,13 @@ import asyncio
 import itertools
 import re
 import threading
+from pathlib import Path
 
 from datasette.database import Database, Results
 from datasette.utils import escape_sqlite
 
 from kaplit.db.bitmaps import StudyBitmaps
+from kaplit.db.releases import release_name
 from kaplit.web import page_studies
 from kaplit.web.page_studies import PageSets, reading_the_set
 from kaplit.web.plugins.labels import FACET_PARAM, LABEL_PARAM
@@ -52,6 +54,7 @@ class KaplitDatabase(Database):
         self._indexes: dict[str, dict[str, str]] = {}
         self._schema: dict[tuple, Results] = {}
         self._connection_key = f"kaplit_{next(_databases_opened)}"
+        self.release = release_name(Path(path))  # the x-kaplit-release header (web/app.py)
         self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
 
     async def execute_fn(self, fn):

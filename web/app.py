@@ -99,10 +99,9 @@ class KaplitDatasette(Datasette):
         super().remove_database(name)
 
     def absolute_url(self, request, path):
-        """Links in HTML pages stay on whatever host and port the page was served from (a page
-        rendered for one request may be served from the cache to another); data formats (JSON
-        `next_url`, feeds, CSV link cells) keep absolute addresses for the programs that read
-        them, built from the request's own host."""
+        """Links in HTML pages stay on whatever host and port the page was served from (behind a
+        proxy too); data formats (JSON `next_url`, feeds, CSV link cells) keep absolute addresses
+        for the programs that read them, built from the request's own host."""
         if is_html_request(request):
             return path if path.startswith("/") else urllib.parse.urljoin(request.path, path)
         return super().absolute_url(request, path)

@@ -74,6 +74,7 @@ def cli():
     Typical use:
       kaplit build --db kaplit.db      # crawl PubMed, or load the offline snapshot
       kaplit serve --db kaplit.db      # browse at http://127.0.0.1:8001
+      kaplit update --db kaplit.db     # while it is served: the next release, switched in
       kaplit ingest FILES... --db kaplit.db
     """
 

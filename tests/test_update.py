@@ -307,3 +307,14 @@ def test_commands_that_write_in_place_refuse_a_release(copy_of, command):
     assert result.exit_code == 1 and "a served file is never written" in result.stderr
     assert f"kaplit update --db {pointer}" in result.stderr
     assert served.stat().st_mtime_ns == before
+
+
+def test_a_schedule_reruns_the_same_update_and_refuses_nonsense(tmp_path):
+    from kaplit.cli import _without_every
+
+    assert _without_every(["update", "--db", "k.db", "--every", "24h", "--keep", "2"]) == [
+        "update", "--db", "k.db", "--keep", "2"]
+    assert _without_every(["update", "--every=6h", "--db", "k.db"]) == ["update", "--db", "k.db"]
+    for every, message in (("5s", "at least a minute"), ("daily", "give a number and a unit")):
+        result = CliRunner().invoke(cli, ["update", "--db", str(tmp_path / "k.db"), "--every", every])
+        assert result.exit_code == 1 and message in result.stderr

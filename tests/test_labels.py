@@ -248,3 +248,17 @@ def test_label_facet_counts_hold_each_single_label_filters_counts(conn):
         else:
             sql = f"select s.{counted}, count(*) from studies s where {where} group by 1"
         assert stored == dict(conn.execute(sql, [label])) and stored, (facet, label, counted)
+
+
+def test_sql_a_visitor_sends_is_never_answered_from_a_page_set(site_db, conn):
+    """A page's parameters travel in its "View and edit SQL" link; SQL edited there, with them
+    still attached, runs as written."""
+    ds = make_datasette(site_db)
+    filters = urllib.parse.urlencode({"conditions__arraycontains": PTSD})
+    asyncio.run(ds.client.get(f"/kaplit/studies.json?{filters}"))  # the page's set is now kept
+    name = urllib.parse.urlencode([("conditions__arraycontains", PTSD)])
+    crafted = urllib.parse.urlencode({"sql": f"select count(*) from studies where design = '{RCT}'",
+                                      "kaplit_page": name, "_shape": "array"})
+    answered = asyncio.run(ds.client.get(f"/kaplit.json?{crafted}")).json()
+    assert answered == [{"count(*)": conn.execute("select count(*) from studies where design = ?",
+                                                  [RCT]).fetchone()[0]}]

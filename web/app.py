@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import threading
 import time
 import urllib.parse
@@ -16,6 +17,7 @@ from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
 from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
+from kaplit.web.page_studies import TABLE_PAGE_REQUEST
 from kaplit.web.plugins.sql_lane import SQL_THREADS
 from kaplit.web.urls import is_html_request
 
@@ -44,6 +46,7 @@ def load_metadata(database_name: str = "kaplit") -> dict:
     return metadata
 
 
+_VISITOR_SQL = re.compile(rb"(^|&)sql=")
 # the databases a request started with: it sees them to its end, whatever is switched meanwhile
 _PINNED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kaplit_databases", default=None)
 
@@ -69,9 +72,11 @@ class KaplitDatasette(Datasette):
 
         async def pinned(scope, receive, send):
             token = _PINNED.set(self.databases)
+            own_sql = TABLE_PAGE_REQUEST.set(not _VISITOR_SQL.search(scope.get("query_string", b"")))
             try:
                 await served(scope, receive, _with_release_header(send, self.databases))
             finally:
+                TABLE_PAGE_REQUEST.reset(own_sql)
                 _PINNED.reset(token)
 
         return pinned

@@ -16,6 +16,7 @@ Each database keeps the sets of its last KEPT filter combinations.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
@@ -27,6 +28,8 @@ from pyroaring import BitMap
 from kaplit.db.bitmaps import FilterNotIndexed, StudyBitmaps
 
 PAGE_PARAM, IDS_PARAM = "kaplit_page", "kaplit_ids"
+# False while a request runs SQL a visitor wrote (`?sql=`): set per request by web/app.py
+TABLE_PAGE_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("kaplit_table_page", default=True)
 KEPT = 512
 # arguments of a table page that select no rows (paging, sorting, facets, formats)
 NOT_FILTERS = {"_sort", "_sort_desc", "_size", "_next", "_labels", "_nolabels", "_shape", "_nocount", "_nofacet",
@@ -59,6 +62,10 @@ class PageSets:
         return name
 
     def of(self, params) -> BitMap | None:
+        """The set a table page's statement names (never for SQL a visitor sent: `?sql=` may
+        carry any parameters)."""
+        if not TABLE_PAGE_REQUEST.get():
+            return None
         name = params.get(PAGE_PARAM) if isinstance(params, dict) else None
         with self._lock:
             return self._sets.get(name) if name is not None else None

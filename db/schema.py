@@ -339,6 +339,14 @@ def m014_updates(db: Database):
                "pmid INTEGER NOT NULL, change TEXT NOT NULL, PRIMARY KEY (release, pmid))")
 
 
+@migrations()
+def m015_studies_newest_first(db: Database):
+    """The studies newest first with the PMID as tie-breaker, as every studies page is ordered:
+    `(pub_date)` alone lists a date's studies by PMID the other way round, so SQLite sorted each
+    date's studies (about 1,250 of them at 1,000,000) before it could stop after a page."""
+    db.execute("CREATE INDEX IF NOT EXISTS studies_newest ON studies (pub_date DESC, pmid)")
+
+
 def pending_migrations(path) -> list[str] | None:
     """The schema changes a database file still lacks, or None for a file kaplit did not make
     (read-only: for `kaplit serve`, which must not write the file it serves)."""

@@ -115,14 +115,16 @@ class KaplitDatabase(Database):
         return await super().execute(sql, params, *args, **kwargs)
 
     async def _sort_index(self, page) -> str | None:
-        """The index on the column a table page is sorted by, if there is one."""
-        column = page["order"].split()[0].strip('[]"')
-        return (await self._sort_indexes(page["table"])).get(column)
+        """The index that lists a table page's rows in its order (sort column in the page's
+        direction, then the primary key ascending), if there is one."""
+        column, *direction = page["order"].split()
+        key = (column.strip('[]"'), bool(direction) and direction[0].lower() == "desc")
+        return (await self._sort_indexes(page["table"])).get(key)
 
-    async def _sort_indexes(self, table: str) -> dict[str, str]:
+    async def _sort_indexes(self, table: str) -> dict[tuple[str, bool], str]:
         name = table[1:-1] if table.startswith("[") else table
         if name not in self._indexes:
-            self._indexes[name] = (await self.execute_fn(lambda conn: _single_column_indexes(conn, name)))
+            self._indexes[name] = (await self.execute_fn(lambda conn: _ordering_indexes(conn, name)))
         return self._indexes[name]
 
     async def _tie_breaker(self, table: str) -> str | None:
@@ -148,14 +150,21 @@ def _lacks_sort_column(page) -> bool:
     return "*" not in columns and sort not in columns and sort != "rowid"
 
 
-def _single_column_indexes(conn, table: str) -> dict[str, str]:
-    """{column: index} of the table's indexes on one column."""
+def _ordering_indexes(conn, table: str) -> dict[tuple[str, bool], str]:
+    """{(column, descending): index} of the indexes that list rows by one column, then by the
+    row id (primary key) ascending: `(column)` and `(column DESC, pk)`."""
     indexes = {}
     for _, index, *_ in conn.execute("select * from pragma_index_list(?)", [table]):
-        columns = [row[2] for row in conn.execute("select * from pragma_index_info(?)", [index])]
-        if len(columns) == 1 and columns[0] is not None:
-            indexes.setdefault(columns[0], index)
+        keys = [(name, bool(desc)) for _, _, name, desc, _, is_key in
+                conn.execute("select * from pragma_index_xinfo(?)", [index]) if is_key]
+        if keys[0][0] is not None and (len(keys) == 1 or len(keys) == 2 and not keys[1][1]
+                                       and _is_rowid(conn, table, keys[1][0])):
+            indexes.setdefault(keys[0], index)
     return indexes
+
+
+def _is_rowid(conn, table: str, column: str) -> bool:
+    return any(name == column and pk for _, name, _, _, _, pk in conn.execute(f"pragma table_info([{table}])"))
 
 
 _JSON_LABEL_CHECK = re.compile(r':(p\d+) in \(select value from json_each\("studies"\."(\w+)"\)\)')

@@ -6,9 +6,9 @@ column alone. Rows that tie on the sort column (every study without a publicatio
 study of one year) then come back in whatever order SQLite picks, and at the first page boundary
 some are repeated and others never shown: on the snapshot, `studies.csv?_stream=on` gave 3,086 rows
 holding 2,000 of the 2,498 studies. The table page's SQL always ends in
-`order by <column>[ desc] limit <n>`; this adds the primary key as the tie-breaker that the later
-pages already assume (and the sort column itself, when `_col`/`_nocol` left it out). SQL of any
-other shape runs as written.
+`order by <column>[ desc] limit <n>` (the later pages' `order by <column>[ desc], <key> limit <n>`);
+this adds the primary key as the tie-breaker that the later pages already have (and the sort
+column itself, when `_col`/`_nocol` left it out). SQL of any other shape runs as written.
 
 And a label filter on a list column of `studies` (`conditions__arraycontains=Depression`) is
 answered by the index alone: Datasette's own clause unpacks every candidate study's JSON list
@@ -44,7 +44,7 @@ _connections = threading.local()
 _databases_opened = itertools.count()
 _TABLE_PAGE = re.compile(
     r"^select (?P<columns>.+?) from (?P<table>\[[^\]]+\]|[A-Za-z_]\w*) (?:where .+)?"
-    r"order by (?P<order>[^,()]+?) limit (?P<limit>\d+)$", re.S)
+    r"order by (?P<order>[^,()]+?)(?P<then>, [^,()]+)? limit (?P<limit>\d+)$", re.S)
 
 
 class KaplitDatabase(Database):
@@ -103,7 +103,7 @@ class KaplitDatabase(Database):
             page = _TABLE_PAGE.match(sql)
         if page:
             tie_breaker = await self._tie_breaker(page["table"])
-            if tie_breaker and tie_breaker not in page["order"]:
+            if tie_breaker and tie_breaker not in page["order"] and not page["then"]:
                 sql = (sql[: page.start("order")] + f"{page['order']}, {tie_breaker} limit {page['limit']}")
             if studies is not None:
                 index = await self._sort_index(page)

@@ -9,8 +9,10 @@ next update, if this one was killed). One update per process: Scrapy's reactor c
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def update(pointer: Path, crawl=None, files: list[Path] | None = None, keep: int
     """Build the next release of `pointer` from a crawl (`crawl(db_path) -> CrawlReport`) or from
     files, and switch to it. UpdateFailed says why it did not."""
     releases, report = Releases(Path(pointer)), UpdateReport()
-    stage = _Stages(report, on_stage)
+    stage = functools.partial(_stage, report, on_stage)
     releases.clear_partials()
     base = _base_release(releases, stage)
     report.previous = release_name(base) if base else None
@@ -144,20 +146,13 @@ def _no_space(folder: Path, base: Path | None, detail: str) -> str:
             f"{sum(p.stat().st_size for p in older) / 2**20:,.0f} MB). The served release is unchanged.")
 
 
-class _Stages:
-    """Times each stage into the report and announces it (the drills watch these lines)."""
-
-    def __init__(self, report: UpdateReport, on_stage):
-        self.report, self.on_stage = report, on_stage
-
-    def __call__(self, name: str):
-        self.name = name
-        return self
-
-    def __enter__(self):
-        if self.on_stage:
-            self.on_stage(self.name)
-        self.started = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.report.seconds[self.name] = time.perf_counter() - self.started
+@contextmanager
+def _stage(report: UpdateReport, on_stage, name: str):
+    """Time a stage into the report, and announce it (the drills watch these lines)."""
+    if on_stage:
+        on_stage(name)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.seconds[name] = time.perf_counter() - started

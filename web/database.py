@@ -51,7 +51,7 @@ class KaplitDatabase(Database):
     def __init__(self, ds, path, is_mutable: bool = False):
         super().__init__(ds, path=path, is_mutable=is_mutable)
         self._tie_breakers: dict[str, str] = {}
-        self._indexes: dict[str, dict[str, str]] = {}
+        self._indexes: dict[str, dict[tuple[str, bool], str]] = {}
         self._schema: dict[tuple, Results] = {}
         self._connection_key = f"kaplit_{next(_databases_opened)}"
         self.release = release_name(Path(path))  # the x-kaplit-release header (web/app.py)
@@ -85,34 +85,45 @@ class KaplitDatabase(Database):
 
     async def execute(self, sql, params=None, *args, **kwargs):
         if not self.is_mutable and _SCHEMA.match(sql):
-            key = (sql, repr(params))
-            if key not in self._schema:
-                results = await super().execute(sql, params, *args, **kwargs)
-                if len(self._schema) >= SCHEMA_STATEMENTS_KEPT:
-                    return results
-                self._schema[key] = results
-            return self._schema[key]
+            return await self._schema_statement(sql, params, *args, **kwargs)
         studies = self.page_sets.of(params) if self.page_sets else None
         if studies is not None and _COUNT.match(sql):
             return Results([(len(studies),)], False, [("count(*)",)])
         if isinstance(params, dict) and any(key.startswith(FACET_PARAM) for key in params):
             sql = _without_json_label_checks(sql, params)
+        if _TABLE_PAGE.match(sql):
+            sql, params = await self._table_page(sql, params, studies)
+        return await super().execute(sql, params, *args, **kwargs)
+
+    async def _schema_statement(self, sql, params, *args, **kwargs) -> Results:
+        """Answered once, then remembered (up to SCHEMA_STATEMENTS_KEPT of them)."""
+        key = (sql, repr(params))
+        if key not in self._schema:
+            results = await super().execute(sql, params, *args, **kwargs)
+            if len(self._schema) >= SCHEMA_STATEMENTS_KEPT:
+                return results
+            self._schema[key] = results
+        return self._schema[key]
+
+    async def _table_page(self, sql: str, params, studies) -> tuple[str, object]:
+        """A table page's statement with its sort column, the primary key as tie-breaker, and the
+        page's set of studies (when it has one) read by PMID or walking the sort index."""
         page = _TABLE_PAGE.match(sql)
-        if page and _lacks_sort_column(page):
+        if _lacks_sort_column(page):
             sql = f"{sql[: page.end('columns')]}, {page['order'].split()[0]}{sql[page.end('columns'):]}"
             page = _TABLE_PAGE.match(sql)
-        if page:
-            tie_breaker = await self._tie_breaker(page["table"])
-            if tie_breaker and tie_breaker not in page["order"] and not page["then"]:
-                sql = (sql[: page.start("order")] + f"{page['order']}, {tie_breaker} limit {page['limit']}")
-            if studies is not None:
-                index = await self._sort_index(page)
-                walk = index is not None and page_studies.walk_the_index(
-                    len(studies), len(self.page_sets.bitmaps.everything), int(page["limit"]))
-                sql, params = reading_the_set(sql, page.end("table") + 1, studies, params, walk)
-                if walk:
-                    sql = f"{sql[: page.end('table')]} indexed by {escape_sqlite(index)}{sql[page.end('table'):]}"
-        return await super().execute(sql, params, *args, **kwargs)
+        tie_breaker = await self._tie_breaker(page["table"])
+        if tie_breaker and tie_breaker not in page["order"] and not page["then"]:
+            sql = (sql[: page.start("order")] + f"{page['order']}, {tie_breaker} limit {page['limit']}")
+        if studies is None:
+            return sql, params
+        index = await self._sort_index(page)
+        walk = index is not None and page_studies.walk_the_index(
+            len(studies), len(self.page_sets.bitmaps.everything), int(page["limit"]))
+        sql, params = reading_the_set(sql, page.end("table") + 1, studies, params, walk)
+        if walk:
+            sql = f"{sql[: page.end('table')]} indexed by {escape_sqlite(index)}{sql[page.end('table'):]}"
+        return sql, params
 
     async def _sort_index(self, page) -> str | None:
         """The index that lists a table page's rows in its order (sort column in the page's
@@ -122,13 +133,13 @@ class KaplitDatabase(Database):
         return (await self._sort_indexes(page["table"])).get(key)
 
     async def _sort_indexes(self, table: str) -> dict[tuple[str, bool], str]:
-        name = table[1:-1] if table.startswith("[") else table
+        name = _unquoted(table)
         if name not in self._indexes:
             self._indexes[name] = (await self.execute_fn(lambda conn: _ordering_indexes(conn, name)))
         return self._indexes[name]
 
     async def _tie_breaker(self, table: str) -> str | None:
-        name = table[1:-1] if table.startswith("[") else table
+        name = _unquoted(table)
         if name not in self._tie_breakers:
             if not await self.table_exists(name):
                 return None  # a view: Datasette pages over it by offset
@@ -140,6 +151,10 @@ class KaplitDatabase(Database):
 SCHEMA_STATEMENTS_KEPT = 1000
 _SCHEMA = re.compile(r"^\s*(select [^;]+ from sqlite_master [^;]+|pragma \w+(\(\w*\))?)\s*$", re.I)
 _COUNT = re.compile(r"^select count\(\*\) from studies where ", re.I)
+
+
+def _unquoted(table: str) -> str:
+    return table[1:-1] if table.startswith("[") else table
 
 
 def _lacks_sort_column(page) -> bool:

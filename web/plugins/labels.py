@@ -67,8 +67,7 @@ class OnePassFacet(Facet):
         if rest:
             rows = (await self.ds.execute(self.database, *self.counting_sql(rest), truncate=False,
                                           custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
-            for column in rest:
-                counted[column] = sorted(((v, n) for c, v, n in rows if c == column), key=most_first)
+            counted.update(_by_column(rows, rest))
         return counted
 
     async def summarised(self, columns: list[str]) -> dict[str, list[tuple]]:
@@ -76,8 +75,7 @@ class OnePassFacet(Facet):
         rows = (await self.ds.execute(self.database, f"select column_name, value, count from column_counts "
                                       f"where table_name = ? and column_name in ({marks})",
                                       [self.table, *columns])).rows
-        return {column: sorted(((v, n) for c, v, n in rows if c == column), key=most_first)
-                for column in {row[0] for row in rows}}
+        return _by_column(rows, {row[0] for row in rows})
 
     async def page_studies(self) -> BitMap | None:
         """The page's studies (None: all of them): the set its filter carries (web/page_studies.py),
@@ -136,6 +134,11 @@ class ToggleLinks:
 def most_first(value_count):
     value, count = value_count
     return -count, value is None, str(value)
+
+
+def _by_column(rows, columns) -> dict[str, list[tuple]]:
+    """(column, value, count) rows as each column's (value, count) pairs, most first."""
+    return {column: sorted(((v, n) for c, v, n in rows if c == column), key=most_first) for column in columns}
 
 
 def _literal(name: str) -> str:

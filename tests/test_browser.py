@@ -213,8 +213,10 @@ def _download(url: str, server: str) -> tuple[int, bytes]:
 def test_choosing_a_condition_then_a_route_facet(page, server):
     """A clinician narrows the studies list by clicking facets (no URL typed)."""
     page.goto(server + "/kaplit/studies")
-    page.click(f"a[href*='conditions__arraycontains=']:has-text('{PTSD}')")
-    page.click("a[href*='routes__arraycontains=Intravenous']")
+    with page.expect_navigation():  # a click starts the navigation; wait until the new page loaded
+        page.click(f"a[href*='conditions__arraycontains=']:has-text('{PTSD}')")
+    with page.expect_navigation():
+        page.click("a[href*='routes__arraycontains=Intravenous']")
     assert "conditions__arraycontains" in page.url and "routes__arraycontains=Intravenous" in page.url
     shown = page.eval_on_selector_all("td.col-routes", "cells => cells.map(c => c.textContent)")
     assert shown and all("Intravenous" in cell for cell in shown)

@@ -24,8 +24,8 @@ from kaplit.db.schema import STUDY_COLUMNS
 from kaplit.pipeline.tagging.taxonomy import LABELLED_COLUMNS
 
 # single-valued columns with a bitmap per value; `duplicate_of` (a PMID) only as null or not
-VALUE_COLUMNS = ("design", "evidence_level", "trial_phase", "participants", "ketamine", "kap", "psychotherapy",
-                 "year", "journal", "is_retracted", "correction_status")
+VALUE_COLUMNS = ("design", "design_certain", "evidence_level", "trial_phase", "participants", "ketamine", "kap",
+                 "psychotherapy", "year", "journal", "is_retracted", "correction_status")
 NULL_COLUMNS = ("duplicate_of",)
 LABEL_FILTERS = (*LABELLED_COLUMNS, "design")  # the columns of label_facet_counts' single-label filters
 ALL = "*"  # the facet name of the row holding every study
@@ -62,7 +62,8 @@ def computed_bitmaps(conn) -> list[tuple[str, object, BitMap]]:
     for facet in LABELLED_COLUMNS:
         rows += _grouped(facet, conn.execute("SELECT label, pmid FROM study_labels WHERE facet = ? ORDER BY label",
                                              [facet]))
-    for column in VALUE_COLUMNS:
+    present = {name for _, name, *_ in conn.execute("PRAGMA table_info(studies)")}
+    for column in [column for column in VALUE_COLUMNS if column in present]:  # (a migration may add one later)
         rows += _grouped(column, conn.execute(f"SELECT [{column}], pmid FROM studies ORDER BY [{column}]"))
     for column in NULL_COLUMNS:
         rows += _grouped(column, conn.execute(f"SELECT NULL, pmid FROM studies WHERE [{column}] IS NULL"))

@@ -347,6 +347,21 @@ def m015_studies_newest_first(db: Database):
     db.execute("CREATE INDEX IF NOT EXISTS studies_newest ON studies (pub_date DESC, pmid)")
 
 
+@migrations()
+def m016_design_certain(db: Database):
+    """`studies.design_certain`: whether an RCT's or a systematic review's design is certain enough
+    for the lists that present it as fact (Tagger.design_certain); `evidence_map.uncertain`: the
+    studies of a cell held back for want of it. The next re-tag fills them (the tagger's version
+    changed with them)."""
+    if "design_certain" not in db["studies"].columns_dict:
+        db["studies"].add_column("design_certain", int)
+    from kaplit.db.bitmaps import refresh_bitmaps  # it reads STUDY_COLUMNS of this module
+
+    if "uncertain" not in db["evidence_map"].columns_dict:
+        db["evidence_map"].add_column("uncertain", int)
+    refresh_bitmaps(db)
+
+
 def pending_migrations(path) -> list[str] | None:
     """The schema changes a database file still lacks, or None for a file kaplit did not make
     (read-only: for `kaplit serve`, which must not write the file it serves)."""

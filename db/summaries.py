@@ -15,12 +15,14 @@ COUNTED_ONCE = "s.duplicate_of IS NULL"  # a republished or duplicate record is 
 LATEST_DESIGNS = ("Systematic review/meta-analysis", "Randomized-controlled trial (RCT)")
 LATEST_PER_CELL = 5
 
+LISTED = "s.design_certain IS NOT 0"  # a design the lists present as fact (Tagger.design_certain)
 _EVIDENCE_MAP = f"""
-INSERT INTO evidence_map (scope, condition, design, studies)
-SELECT :scope, c.label, s.design, count(*) FROM study_labels c JOIN studies s ON s.pmid = c.pmid
+INSERT INTO evidence_map (scope, condition, design, studies, uncertain)
+SELECT :scope, c.label, s.design, sum({LISTED}), coalesce(sum(s.design_certain = 0), 0)
+FROM study_labels c JOIN studies s ON s.pmid = c.pmid
 WHERE c.facet = 'conditions' AND s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY c.label, s.design
 UNION ALL
-SELECT :scope, :all, s.design, count(*) FROM studies s
+SELECT :scope, :all, s.design, sum({LISTED}), coalesce(sum(s.design_certain = 0), 0) FROM studies s
 WHERE s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY s.design
 """
 
@@ -39,6 +41,7 @@ SELECT condition, design, rank, pmid, title, year, journal, correction_status FR
          row_number() OVER (PARTITION BY c.label, s.design ORDER BY s.pub_date DESC, s.pmid DESC) AS rank
   FROM study_labels c JOIN studies s ON s.pmid = c.pmid
   WHERE c.facet = 'conditions' AND s.design IN ({", ".join("?" * len(LATEST_DESIGNS))}) AND {COUNTED_ONCE}
+    AND {LISTED}
 ) WHERE rank <= {LATEST_PER_CELL}
 """
 

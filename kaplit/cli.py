@@ -343,12 +343,17 @@ def whole_or_nothing(path: str):
               help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Model file to write [default: the tagger's own, pipeline/tagging/weights/linear.json].")
-def train(gold, out_file):
+@click.option("--indexing", type=click.Path(file_okay=False), default=None,
+              help="A folder of PubMed XML or MEDLINE files whose records lend the gold records their MeSH "
+                   "headings and keywords by PMID, as production tags them [default: the snapshot, "
+                   "../shared/pubmed/snapshot]. Pass an empty string for the text alone.")
+def train(gold, out_file, indexing):
     """Fit the tagger's linear layer on human labels (needs scikit-learn: pip install kaplit[train]).
 
     Cross-validates first, keeps the layer only for the labels where it beats the rules, and
-    prints the cross-validated weighted F1 (rules alone vs combined) per task. Deterministic:
-    the same gold file gives the same model file."""
+    prints the cross-validated weighted F1 (rules alone vs combined) per task, and beside it the
+    nested figure (every choice made again without the records scored). Deterministic: the same
+    gold file gives the same model file."""
     import json
 
     from kaplit.pipeline.tagging.evaluate import GoldError
@@ -356,7 +361,7 @@ def train(gold, out_file):
     from kaplit.pipeline.tagging.train import train as fit_layer
 
     try:
-        model = fit_layer(gold)
+        model = fit_layer(gold, _gold_indexing(indexing))
     except ImportError as error:
         fail(f"training needs scikit-learn ({error}); install it with: pip install 'kaplit[train]'")
     except GoldError as error:
@@ -365,11 +370,18 @@ def train(gold, out_file):
     target.parent.mkdir(parents=True, exist_ok=True)
     with whole_or_nothing(str(target)) as output:
         output.write(json.dumps(model, ensure_ascii=False, sort_keys=True) + "\n")
+    nested = model["nested_cross_validated_weighted_f1"]
     for task, scores in model["cross_validated_weighted_f1"].items():
         taken = len(model["decides"].get(task, []))
         low, high = scores["combined_95"]
         click.echo(f"{task:24s} cross-validated F1: rules {scores['rules']:.3f}  combined {scores['combined']:.3f} "
-                   f"(95% {low:.3f}-{high:.3f})  ({taken} label(s) decided by the linear layer)")
+                   f"(95% {low:.3f}-{high:.3f})  nested {nested[task]:.3f}  "
+                   f"({taken} label(s) decided by the linear layer)")
+    for design, chosen in model["cross_validated_certain_designs"].items():
+        listed = model["nested_certain_designs"][design]
+        click.echo(f"{design}: listed as certain from p >= {chosen['threshold']:.2f}: nested precision "
+                   f"{listed['precision']:.3f} ({listed['listed']} listed, {listed['held_back']} held back; "
+                   f"{listed['precision_of_all']:.3f} for all it was given)")
     click.echo(f"Wrote {target}")
 
 
@@ -377,12 +389,16 @@ def train(gold, out_file):
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False), required=True,
               help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
 @click.option("--per-label", is_flag=True, help="Also print every label's scores.")
-def eval_command(gold, per_label):
+@click.option("--indexing", type=click.Path(file_okay=False), default=None,
+              help="A folder of PubMed XML or MEDLINE files whose records lend the gold records their MeSH "
+                   "headings and keywords by PMID, as production tags them [default: the snapshot, "
+                   "../shared/pubmed/snapshot]. Pass an empty string for the text alone.")
+def eval_command(gold, per_label, indexing):
     """Score the tagger against human labels: weighted F1, precision and recall per task."""
     from kaplit.pipeline.tagging.evaluate import GoldError, evaluate_file, trained_on
 
     try:
-        results = evaluate_file(gold)
+        results = evaluate_file(gold, _gold_indexing(indexing))
     except GoldError as error:
         fail(str(error))
     if not any(count for _, _, count, _ in results.values()):
@@ -397,6 +413,24 @@ def eval_command(gold, per_label):
             for label, score in sorted(labels.items(), key=lambda item: -item[1].support):
                 click.echo(f"    {label:40s} F1 {score.f1:.2f}  P {score.precision:.2f}  R {score.recall:.2f}  "
                            f"support {score.support}")
+
+
+def _gold_indexing(folder: str | None) -> dict:
+    """PMID → MeSH headings and keywords from a folder of records (the snapshot by default)."""
+    from kaplit.config import snapshot_dir
+    from kaplit.pipeline.parse.sources import SourceError
+    from kaplit.pipeline.tagging.evaluate import indexing_by_pmid
+
+    if folder == "":
+        return {}
+    if folder is None and not snapshot_dir().is_dir():
+        click.secho(f"Note: no snapshot at {snapshot_dir()}: the gold records are tagged from their text alone",
+                    fg="yellow", err=True)
+        return {}
+    try:
+        return indexing_by_pmid(Path(folder) if folder else snapshot_dir())
+    except SourceError as error:
+        fail(f"--indexing: {error}")
 
 
 def _crawl_settings(options):

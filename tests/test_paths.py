@@ -244,7 +244,8 @@ def test_a_republished_article_counts_once(conn):
     """37404970 reprints 33397139 (same title, the abstract plus a reprint line)."""
     assert conn.execute("select duplicate_of from studies where pmid = 37404970").fetchone() == (33397139,)
     assert conn.execute("select duplicate_of from studies where pmid = 33397139").fetchone() == (None,)
-    total = conn.execute("select sum(studies) from evidence_map where scope = 'all' and condition = 'All studies'")
+    total = conn.execute("select sum(studies + uncertain) from evidence_map where scope = 'all' "
+                         "and condition = 'All studies'")
     assert total.fetchone()[0] == conn.execute(
         "select count(*) from studies where design is not null and duplicate_of is null").fetchone()[0]
 

@@ -33,16 +33,17 @@ def page(site, path):
     return lxml.html.fromstring(response.text)
 
 
-def evidence_map(tree) -> dict[tuple[str, str], tuple[int, str]]:
-    """{(condition, design heading): (count, link)} from the landing page's table."""
+def evidence_map(tree, uncertain=False) -> dict[tuple[str, str], tuple[int, str]]:
+    """{(condition, design heading): (count, link)} from the landing page's table: of the studies
+    listed, or with `uncertain`, of the "+N" others (RCTs and reviews of a less certain design)."""
     table = tree.cssselect("table.evidence-map")[0]
     headings = [th.text_content().strip() for th in table.cssselect("thead th")][1:]
     cells = {}
     for row in table.cssselect("tbody tr"):
         condition = row.cssselect("th")[0].text_content().strip()
         for heading, td in zip(headings, row.cssselect("td")):
-            link = td.cssselect("a")
-            cells[condition, heading] = (int(td.text_content().replace(",", "")) if link else 0,
+            link = td.cssselect("a.uncertain" if uncertain else "a:not(.uncertain)")
+            cells[condition, heading] = (int(link[0].text_content().strip("+").replace(",", "")) if link else 0,
                                          link[0].get("href") if link else None)
     return cells
 
@@ -51,19 +52,25 @@ def evidence_map(tree) -> dict[tuple[str, str], tuple[int, str]]:
 def test_landing_evidence_map_counts_match_the_studies(site, sql, path, scope):
     """Each study once (a republished record is not counted again), and "any form of ketamine"
     as a scope of its own; every count is the length of the list its link opens."""
-    cells = evidence_map(page(site, path))
+    tree = page(site, path)
+    cells, others = evidence_map(tree), evidence_map(tree, uncertain=True)
     once = f"duplicate_of is null and {scope}"
     for design, heading in (("Randomized-controlled trial (RCT)", "RCTs"),
-                            ("Systematic review/meta-analysis", "Reviews & meta-analyses")):
-        assert cells["All studies", heading][0] == sql(
-            f"select count(*) from studies where design = ? and {once}", [design])[0][0]
-        assert cells["Depression", heading][0] == sql(
-            f"select count(*) from studies s where design = ? and {once} and exists "
-            "(select 1 from json_each(s.conditions) where value = 'Depression')", [design])[0][0]
-        count, link = cells["Depression", heading]
-        listed = site(link.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_size=1").json()
-        assert listed["filtered_table_rows_count"] == count
-    assert sum(n for (c, _), (n, _) in cells.items() if c == "All studies") == sql(
+                            ("Systematic review/meta-analysis", "Reviews & meta-analyses"),
+                            ("Real-world study", "Real-world")):
+        for shown, certain in ((cells, "design_certain is not 0"), (others, "design_certain = 0")):
+            assert shown["All studies", heading][0] == sql(
+                f"select count(*) from studies where design = ? and {once} and {certain}", [design])[0][0]
+            count, link = shown["Depression", heading]
+            assert count == sql(
+                f"select count(*) from studies s where design = ? and {once} and {certain} and exists "
+                "(select 1 from json_each(s.conditions) where value = 'Depression')", [design])[0][0]
+            if count:
+                listed = site(link.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_size=1").json()
+                assert listed["filtered_table_rows_count"] == count
+    assert others["All studies", "RCTs"][0] > 0 and others["All studies", "Real-world"][0] == 0
+    assert sum(n for (c, _), (n, _) in cells.items() if c == "All studies") + sum(
+        n for (c, _), (n, _) in others.items() if c == "All studies") == sql(
         f"select count(*) from studies where design is not null and {once}")[0][0]
 
 
@@ -85,7 +92,7 @@ def test_rcts_for_ptsd_in_two_clicks(site):
     assert count >= 20
     listing = site(link.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_shape=objects&_size=max").json()
     assert listing["filtered_table_rows_count"] == count
-    assert all(PTSD in r["conditions"] and r["design"] == RCT for r in listing["rows"])
+    assert all(PTSD in r["conditions"] and r["design"] == RCT and r["design_certain"] == 1 for r in listing["rows"])
     dates = [r["pub_date"] or "" for r in listing["rows"]]
     assert dates == sorted(dates, reverse=True)
     titles = page(site, link).cssselect("td.col-title a")
@@ -98,7 +105,7 @@ def test_landing_lists_newest_reviews_and_trials_chart_and_provenance(site, sql)
     tree = page(site, "/")
     blocks = {b.cssselect("h3")[0].text.strip(): b for b in tree.cssselect("section.latest")}
     newest = sql("select s.pmid from studies s, json_each(s.conditions) c where c.value = 'Depression' "
-                 "and s.design = ? order by s.pub_date desc, s.pmid desc limit 3", [RCT])
+                 "and s.design = ? and s.design_certain = 1 order by s.pub_date desc, s.pmid desc limit 3", [RCT])
     rct_list = blocks["Depression"].cssselect("ol")[1]
     assert [a.get("href") for a in rct_list.cssselect("a")] == [f"/article/{p}" for (p,) in newest]
     lines = [p.cssselect("title")[0].text for p in tree.cssselect("svg.year-chart polyline")]
@@ -216,6 +223,22 @@ def test_linear_tags_show_their_reasons_on_the_article_page(site, sql):
     tree = page(site, f"/article/{pmid}")
     assert rule in [code.text_content() for code in tree.cssselect("code")]
     assert any(matched in m.text_content() for m in tree.cssselect("mark"))
+
+
+def test_taxonomy_page_gives_the_nested_figure_and_when_a_design_is_listed(site):
+    """Beside each plain cross-validated F1, the nested one; for RCTs and systematic reviews, the
+    probability from which a design is listed as certain and its nested precision. The
+    evidence map's "+N" opens the others."""
+    from kaplit.pipeline.tagging.linear import WEIGHTS
+
+    model = json.loads(WEIGHTS.read_text())
+    tree = page(site, "/taxonomy")
+    nested = [float(span.text) for span in tree.cssselect("span.nested")]
+    assert sorted(nested) == sorted(round(f1, 3) for f1 in model["nested_cross_validated_weighted_f1"].values())
+    certain = " ".join(tree.cssselect("p.certain")[0].text_content().split())
+    for design, listed in model["nested_certain_designs"].items():
+        assert (f"{design}: from p = {model['certain_designs'][design]:.2f}" in certain
+                and f"nested precision {listed['precision']:.3f}" in certain), certain
 
 
 def test_taxonomy_page_explains_every_feature_a_linear_tag_names(site, sql):

@@ -10,7 +10,7 @@ from pathlib import PurePath
 from urllib.parse import urlencode
 
 from kaplit.db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
-from kaplit.pipeline.tagging.taxonomy import EVIDENCE_LEVEL
+from kaplit.pipeline.tagging.taxonomy import CERTAIN_DESIGNS, EVIDENCE_LEVEL
 from kaplit.web.charts import year_chart
 
 # Columns of the evidence map, strongest evidence first, with the short headings shown.
@@ -34,13 +34,16 @@ assert set(SCOPE_NAMES) == set(SCOPES)
 
 
 def studies_url(datasette, database: str, condition: str | None = None, design: str | None = None,
-                scope: str = "all") -> str:
-    """The studies table filtered to one cell of the evidence map (each study once), newest first."""
+                scope: str = "all", certain: bool = True) -> str:
+    """The studies table filtered to one cell of the evidence map (each study once), newest first:
+    for a design of CERTAIN_DESIGNS, those whose design is certain, or with `certain` False, the others."""
     params = {}
     if condition and condition != ALL_STUDIES:
         params["conditions__arraycontains"] = condition
     if design:
         params["design"] = design
+        if design in CERTAIN_DESIGNS:
+            params["design_certain"] = int(certain)
     if scope == "ketamine":
         params["ketamine"] = 1
     params["duplicate_of__isnull"] = 1
@@ -50,19 +53,17 @@ def studies_url(datasette, database: str, condition: str | None = None, design: 
 
 async def landing_context(datasette, database, scope: str = "all") -> dict:
     db = datasette.get_database(database)
-    cells = {(r["condition"], r["design"]): r["studies"]
-             for r in (await db.execute("select condition, design, studies from evidence_map where scope = ?",
-                                        [scope])).rows}
+    cells = {(r["condition"], r["design"]): (r["studies"], r["uncertain"] or 0) for r in (await db.execute(
+        "select condition, design, studies, uncertain from evidence_map where scope = ?", [scope])).rows}
     totals: dict[str, int] = {}
-    for (condition, _), n in cells.items():
-        totals[condition] = totals.get(condition, 0) + n
+    for (condition, _), (n, uncertain) in cells.items():
+        totals[condition] = totals.get(condition, 0) + n + uncertain
     conditions = sorted(totals, key=lambda c: (c != ALL_STUDIES, -totals[c], c))
     return {
         "designs": DESIGNS,
         "evidence_map": [
             {"condition": c, "url": studies_url(datasette, database, c, scope=scope),
-             "cells": [{"count": cells.get((c, d), 0), "url": studies_url(datasette, database, c, d, scope)}
-                       for d in DESIGNS]}
+             "cells": [_cell(datasette, database, c, d, scope, *cells.get((c, d), (0, 0))) for d in DESIGNS]}
             for c in conditions],
         "scope": scope,
         "scopes": {name: ("?ketamine=1" if name == "ketamine" else "?") for name in SCOPES},
@@ -76,6 +77,13 @@ async def landing_context(datasette, database, scope: str = "all") -> dict:
         "feed_url": datasette.urls.database(database) + "/new_for_condition.atom",
         "database": database,
     }
+
+
+def _cell(datasette, database, condition, design, scope, count, uncertain) -> dict:
+    """One cell of the evidence map: the studies listed, and those of a less certain design."""
+    return {"count": count, "url": studies_url(datasette, database, condition, design, scope),
+            "uncertain": uncertain,
+            "uncertain_url": studies_url(datasette, database, condition, design, scope, certain=False)}
 
 
 async def _latest(datasette, db, database, conditions) -> list[dict]:

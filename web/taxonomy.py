@@ -36,6 +36,9 @@ def held_out_precision(model: dict) -> dict[tuple[str, str], float]:
 def taxonomy_context(version: str | None, model: dict) -> dict:
     decides, from_title = model.get("decides", {}), model.get("from_title", {})
     scores = model.get("cross_validated_weighted_f1", {})
+    nested = model.get("nested_cross_validated_weighted_f1", {})
+    certain = [{"design": design, "threshold": model["certain_designs"][design], **listed}
+               for design, listed in model.get("nested_certain_designs", {}).items()]
     label_scores = model.get("cross_validated_labels", {})
     facet_task = {facet: task for task, facet in TASK_FACET.items()}
     facets = []
@@ -45,7 +48,8 @@ def taxonomy_context(version: str | None, model: dict) -> dict:
                    "held_out": label_scores.get(task, {}).get(label)}
                   for label in GOLD_LABELS.get(task, ())]
         facets.append({"facet": facet, "description": description, "task": task, "labels": labels,
-                       "details": DETAILS.get(facet, []), "scores": scores.get(task)})
+                       "details": DETAILS.get(facet, []), "scores": scores.get(task), "nested": nested.get(task),
+                       "certain": certain if task == "study_type" else []})
     levels = sorted((level, design) for design, level in EVIDENCE_LEVEL.items() if level)
     return {"facets": facets, "levels": levels, "tagger_version": version or "unknown",
             "trained_on": model.get("trained_on"), "feature_kinds": list(FEATURE_KINDS.values())}

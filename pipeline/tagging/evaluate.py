@@ -99,6 +99,28 @@ def load_gold(path) -> list[dict]:
         raise GoldError(f"{path}: cannot be read ({error})") from None
 
 
+def indexing_by_pmid(folder) -> dict[str, dict]:
+    """PMID → {"mesh": [descriptor, ...], "keywords": [...]} of every record under a folder of
+    PubMed XML or MEDLINE files (the snapshot in ../shared) that carries either."""
+    from kaplit.pipeline.parse.record import Article
+    from kaplit.pipeline.parse.sources import discover, read_records
+
+    found = {}
+    for path in discover([folder]):
+        for record in read_records(path):
+            if isinstance(record, Article) and (record.mesh or record.keywords):
+                found[str(record.pmid)] = {"mesh": [row["descriptor"] for row in record.mesh],
+                                           "keywords": [row["keyword"] for row in record.keywords]}
+    return found
+
+
+def with_indexing(rows: list[dict], indexing: dict[str, dict]) -> list[dict]:
+    """The gold rows, each lent the MeSH headings and keywords `indexing` has for its PMID where
+    it carries none of its own: what the tagger sees of the record in production."""
+    return [{**indexing[str(row["pmid"])], **row} if str(row.get("pmid")) in indexing and not (
+        row.get("mesh") or row.get("keywords")) else row for row in rows]
+
+
 def _gold_row(line: str, where: str) -> dict:
     try:
         row = json.loads(line)
@@ -117,10 +139,11 @@ def _gold_row(line: str, where: str) -> dict:
     return row
 
 
-def evaluate_file(path) -> dict:
+def evaluate_file(path, indexing: dict | None = None) -> dict:
     """task → (weighted Score, per-label Scores, records scored, the weighted F1's bootstrap range)
-    over the gold file's records that carry labels for that task."""
-    rows = load_gold(path)
+    over the gold file's records that carry labels for that task, each with the MeSH headings and
+    keywords `indexing` lends it (with_indexing)."""
+    rows = with_indexing(load_gold(path), indexing or {})
     tagger = Tagger()
     predicted = [tagger.tag_record(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
                                    r.get("mesh") or (), r.get("keywords") or ()).labels

@@ -40,6 +40,8 @@ FEATURE_KINDS = {
     "n:": ("n:ptsd", "the word where a negation governs it (\"patients without PTSD\")"),
     "r:": ("r:condition:Depression:title", "a rule fired (in the title, if the name ends so)"),
     "L:": ("L:study_type:Case report", "the label the rules alone give for a task"),
+    "m:": ("m:stress disorders, post-traumatic", "a MeSH heading NLM's indexers gave the record"),
+    "k:": ("k:esketamine", "a keyword the authors gave the record"),
 }
 # one label a record (a design; a range of participants, "multilabel": false in the gold's
 # labelsets.json): the best-scoring label wins
@@ -73,7 +75,7 @@ class Decision:
 
 
 def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary: dict | None = None,
-             read: dict | None = None) -> tuple[dict, dict]:
+             read: dict | None = None, mesh=(), keywords=()) -> tuple[dict, dict]:
     """Every feature of a record, with where it occurs: the source field for a word (located
     only when it becomes evidence), (source, start, end, matched) for a rule hit, None when
     it has no place; and per source field, the text and its lower-case form with negated
@@ -84,7 +86,8 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
     are found here otherwise. Without an abstract, the rules' participant count ("Unknown") is
     left out: every gold record has an abstract, and there an unknown count marks a registry
     entry or protocol, so it made title-only trials protocols (design F1 on gold titles alone,
-    cross-validated: 0.476 with it, 0.508 without)."""
+    cross-validated: 0.476 with it, 0.508 without). MeSH headings and keywords are features of
+    their own (`indexing_features`); a record without them is decided from its text alone."""
     found: dict[str, str | tuple | None] = {}
     views = {}
     for prefix, stem, source, text in (("t:", "t*", "title", title), ("a:", "a*", "abstract", abstract)):
@@ -110,7 +113,21 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
             continue  # no abstract: its count is not unknown but absent (see above)
         for label in labels:
             found[_names("L", task, label)[0]] = None
+    found.update(indexing_features(mesh, keywords))
     return found, views
+
+
+def indexing_features(mesh=(), keywords=()) -> dict:
+    """The features of a record's MeSH headings and author keywords, each with where it stands
+    (source "mesh" or "keyword", the term as given): `m:` and `k:` and the term in lower case,
+    a heading without its qualifiers and major-topic star ("Ketamine/therapeutic use*")."""
+    found = {}
+    for kind, source, terms in (("m:", "mesh", mesh), ("k:", "keyword", keywords)):
+        for term in terms:
+            name = term.split("/", 1)[0].strip(" *").lower()
+            if name:
+                found.setdefault(kind + name, (source, None, None, term))
+    return found
 
 
 def word_names(kind: str, stem_kind: str, word: str) -> tuple[str, ...]:
@@ -263,6 +280,8 @@ class LinearLayer:
         self.numbers = {task: [n for n, (t, _) in enumerate(self.keys) if t == task] for task in self.decides}
         # the tasks it gives every record at least its best label of (a single-label task: exactly one)
         self.whole = set(model.get("whole", ()))
+        # design → the probability from which the layer's design is certain (Tagger.design_certain)
+        self.certain = model.get("certain_designs", {})
         self.sets = {task: LabelSets(self.keys, task, sets) for task, sets in model.get("label_sets", {}).items()}
         # labels a rule's hit in the title gives whatever the scores (train.from_title chose them):
         # label number -> that hit's feature

@@ -34,6 +34,7 @@ from kaplit.pipeline.tagging.rules import (
     TWICE,
 )
 from kaplit.pipeline.tagging.taxonomy import (
+    CERTAIN_DESIGNS,
     COUNT_FACET,
     DETAIL_VALUES,
     DETAILS,
@@ -59,6 +60,7 @@ class Tag:
     start: int | None = None
     end: int | None = None
     rule: str = ""
+    probability: float | None = None  # a linear tag's: how sure the layer is
 
 
 KETAMINE_FORMS = frozenset({"Ketamine", "S-Ketamine", "R-Ketamine"})
@@ -72,6 +74,9 @@ class TaggedRecord:
 
     tags: list[Tag]
     labels: dict[str, list[str]]
+    # 1 when the design (an RCT, a systematic review) is certain enough to list as one, 0 when it
+    # is not, None for the other designs (Tagger.design_certain)
+    design_certain: int | None = None
 
     def first(self, task: str) -> str | None:
         return (self.labels[task] or [None])[0]
@@ -148,8 +153,8 @@ class Tagger:
 
     def tag(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()) -> list[Tag]:
         """Every tag of a record. `mesh` and `keywords` are MeSH descriptor names and author
-        keywords: they add tags of their own, but the linear layer weighs the text (and
-        publication types) alone, as it was trained to: new records carry no MeSH for months."""
+        keywords: they add tags of their own, and the linear layer weighs them beside the words
+        (a new record carries no MeSH for months: it is decided from its text)."""
         tags, texts = self._rule_pass(title, abstract, publication_types, mesh, keywords)
         if not self.linear:
             return tags
@@ -157,7 +162,7 @@ class Tagger:
         read = {source: (lowered, [start for start, *_ in spots.get(CUES, ())])
                 for source, _, lowered, spots in texts if spots is not None}
         found, views = features(title or "", abstract or "", text_tags, rule_labels(text_tags), self.linear.vocabulary,
-                                read)
+                                read, mesh, keywords)
         decisions, decided = self.linear.decide(found, views), self.decided
         if not (abstract or "").strip() and any(t.facet == "study_design" and t.value in GOLD_SETS["study_type"]
                                                 for t in text_tags):
@@ -172,7 +177,25 @@ class Tagger:
         """The one entry point for a record: its stored tags and its labels."""
         tags = self.tag(title, abstract, publication_types, mesh, keywords)
         labels = self.labels(tags)
-        return TaggedRecord(self.stored_tags(tags, labels), labels)
+        return TaggedRecord(self.stored_tags(tags, labels), labels, self.design_certain(tags, labels))
+
+    def design_certain(self, tags: list[Tag], labels: dict) -> int | None:
+        """Whether a record's design is one a list may present as fact: for the designs of
+        CERTAIN_DESIGNS, 1 when a publication type agrees, or when the layer gave the design with
+        at least the probability at which its cross-validated precision reaches the goal
+        (train.certain_designs chose the thresholds); a review that calls itself narrative is no
+        systematic one. None for the other designs: no claim either way."""
+        design = (labels["study_type"] or [None])[0]
+        if design not in CERTAIN_DESIGNS:
+            return None
+        if any(t.source == "publication_type" and t.facet == "study_design" and t.value == design for t in tags):
+            return 1
+        if design == REVIEW and any(t.value == NARRATIVE for t in tags):
+            return 0
+        threshold = self.linear.certain.get(design) if self.linear else None
+        probability = next((t.probability for t in tags if t.facet == "study_design" and t.value == design
+                            and t.probability is not None), None)
+        return int(threshold is not None and probability is not None and probability >= threshold)
 
     def rule_tags(self, title: str | None, abstract: str | None, publication_types=(), mesh=(), keywords=()
                   ) -> list[Tag]:
@@ -356,8 +379,9 @@ def linear_tag(decision: Decision) -> Tag:
     rule = f"{LINEAR}{decision.task}:{decision.label} p={decision.probability:.2f}{why}"
     spot = decision.spot
     if spot is None:
-        return Tag(TASK_FACET[decision.task], decision.label, "derived", rule=rule)
-    return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule)
+        return Tag(TASK_FACET[decision.task], decision.label, "derived", rule=rule, probability=decision.probability)
+    return Tag(TASK_FACET[decision.task], decision.label, spot.source, spot.matched, spot.start, spot.end, rule,
+               decision.probability)
 
 
 def _details(tags: list[Tag]) -> list[Tag]:

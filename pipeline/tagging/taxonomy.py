@@ -65,6 +65,8 @@ EVIDENCE_LEVEL = {
     "Study protocol": None,
     "Other": None,
 }
+# the designs a list presents as fact only when they are certain (tagger.Tagger.design_certain)
+CERTAIN_DESIGNS = ("Systematic review/meta-analysis", "Randomized-controlled trial (RCT)")
 
 GOLD_LABELS = {
     "condition": ["Psychiatric condition", "Depression", "Anxiety", "Post-traumatic stress disorder (PTSD)",
@@ -111,6 +113,11 @@ class StudyColumn:
 STUDY_COLUMNS_FROM_TAGS = [
     StudyColumn("design", "Study design (a notice such as an erratum or a comment is Other: see details)",
                 task="study_type"),
+    StudyColumn("design_certain", "1 when the design is certain enough to list as one: an RCT or a systematic "
+                "review/meta-analysis whose publication type agrees, or that the tagger gave with a probability "
+                "from which its cross-validated precision is at least 0.95 (the thresholds are on /taxonomy); 0 "
+                "when it is not (the landing page's lists and evidence map leave it one click away); empty for "
+                "the other designs", attribute="design_certain", kind=int),
     StudyColumn("evidence_level", "1 systematic review/meta-analysis, 2 RCT, 3 cohort/real-world, 4 case "
                 "series/qualitative, 5 case report (none for a narrative review, a protocol or a notice)",
                 attribute="evidence_level", kind=int),

@@ -16,13 +16,17 @@ scikit-learn is needed here only, not for tagging.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import random
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task
+from kaplit.pipeline.tagging import indexed
+from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task, with_indexing
 from kaplit.pipeline.tagging.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
 from kaplit.pipeline.tagging.tagger import Tagger, combined_labels, linear_tag, rule_labels, with_decisions
-from kaplit.pipeline.tagging.taxonomy import GOLD_LABELS, TASK_FACET
+from kaplit.pipeline.tagging.taxonomy import CERTAIN_DESIGNS, GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
 # The settings below were chosen by cross-validation on the dev file; docs/tagger-experiments.md
@@ -30,11 +34,16 @@ VERSION = "linear-1"
 C = 1.0  # inverse regularisation strength
 RULE_SCALE = 2.0  # rule features count double: they are fewer and sharper than single words
 FOLDS = 5
+OUTER_FOLDS, OUTER_SEED = 5, 20  # nested cross-validation's outer split (nested_scores)
 MARGIN = 0.005  # the layer takes a label over from the rules only if it scores this much higher
+PRECISION_GOAL = 0.95  # of the designs a list presents as fact (certain_designs)
 # rare labels (anxiety, alcoholism, case reports, ...) weigh as much in training as common ones
 BALANCED = {"condition", "study_type", "application_form", "substances", "age_of_participants",
             "clinical_trial_phase"}
-STEMMED = {"study_type", "number_of_participants"}  # words weigh by their stems too (linear.STEM)
+STEMMED = {"study_type", "number_of_participants"}
+# tasks whose models weigh MeSH headings and keywords (linear.indexing_features) beside the words
+INDEXED = {"application_form", "age_of_participants", "clinical_trial_phase"}
+INDEXING_KINDS = ("m:", "k:")  # words weigh by their stems too (linear.STEM)
 # features count by their Naive Bayes log-count ratio in the logistic fit ("NBSVM", Wang & Manning
 # 2012), with this C; the ratio is folded into the weights, so tagging is unchanged
 NAIVE_BAYES = set(GOLD_LABELS) - {"number_of_participants"}
@@ -53,11 +62,12 @@ def rule_view(rows):
     tags, found, labels = [], [], []
     for row in rows:
         title, abstract = row.get("title") or "", row.get("abstract") or ""
-        record_tags = rules.tag(title, abstract, row.get("publication_types") or ())
-        record_labels = rule_labels(record_tags)
+        mesh, keywords = row.get("mesh") or (), row.get("keywords") or ()
+        record_tags = rules.tag(title, abstract, row.get("publication_types") or (), mesh, keywords)
+        text_tags = [t for t in record_tags if t.source not in indexed.SOURCES]  # as Tagger.tag weighs them
         tags.append(record_tags)
-        found.append(features(title, abstract, record_tags, record_labels)[0])
-        labels.append(record_labels)
+        found.append(features(title, abstract, text_tags, rule_labels(text_tags), mesh=mesh, keywords=keywords)[0])
+        labels.append(rule_labels(record_tags))
     return tags, found, labels
 
 
@@ -71,8 +81,9 @@ def fit(found: list[dict], rows: list[dict], tasks=GOLD_LABELS) -> dict:
         scored, _ = _gold(rows, task)
         vectorizer = DictVectorizer()
         stems = task in STEMMED
-        matrix = vectorizer.fit_transform([{f: _value(f) for f in found[i] if stems or f[1] != "*"}
-                                           for i in scored]).tocsr()
+        indexing = task in INDEXED
+        matrix = vectorizer.fit_transform([{f: _value(f) for f in found[i] if (stems or f[1] != "*") and (
+            indexing or f[:2] not in INDEXING_KINDS)} for i in scored]).tocsr()
         matrix.indices, matrix.indptr = matrix.indices.astype(np.int32), matrix.indptr.astype(np.int32)
         names = vectorizer.get_feature_names_out()
         models[task] = {}
@@ -224,9 +235,25 @@ def held_out_scores(rows, baseline, final) -> tuple[dict, dict]:
     return weighted, per_label
 
 
-def train(gold_path) -> dict:
-    """The whole model file: weights fitted on every gold record, choices and scores from CV."""
-    rows = load_gold(gold_path)
+def train(gold_path, indexing: dict | None = None, nested: bool = True) -> dict:
+    """The whole model file: weights fitted on every gold record, choices and scores from CV.
+    `indexing` (evaluate.indexing_by_pmid) lends records the MeSH headings and keywords of
+    their PubMed records. With `nested`, also the nested cross-validated F1 (nested_scores)."""
+    rows = with_indexing(load_gold(gold_path), indexing or {})
+    model = fitted(rows)
+    model["trained_on"] = {"file": Path(gold_path).name, "records": len(rows),
+                           "sha256": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest(),
+                           "with_mesh_or_keywords": sum(bool(row.get("mesh") or row.get("keywords")) for row in rows)}
+    if nested:
+        nested_result = nested_scores(rows)
+        model["nested_cross_validated_weighted_f1"] = nested_result["weighted_f1"]
+        model["nested_certain_designs"] = nested_result["certain_designs"]
+    return model
+
+
+def fitted(rows) -> dict:
+    """The layer trained on these rows: every choice made by cross-validation on them, the weights
+    fitted on all of them, and the cross-validated scores of the tagger so chosen."""
     tags, found, labels = rule_view(rows)
     folds = fold_models(rows, found)
     decisions = held_out_decisions(rows, found, folds, {
@@ -239,19 +266,90 @@ def train(gold_path) -> dict:
     choices = refine(rows, tags, found, folds, decides)
     choices["from_title"] = from_title(rows, found, shipped(rows, tags, found, folds, choices), choices["decides"])
     decides = choices["decides"]
-    weighted, per_label = held_out_scores(rows, labels, shipped(rows, tags, found, folds, choices))
+    decisions = held_out_decisions(rows, found, folds, choices)
+    final = shipped_labels(tags, decisions, decides)
+    weighted, per_label = held_out_scores(rows, labels, final)
+    certain = certain_designs(rows, decisions, final)
     return {
         **layer_model(rows, choices, fit(found, rows, decides)),
-        "trained_on": {"file": Path(gold_path).name, "records": len(rows),
-                       "sha256": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()},
+        "certain_designs": {design: chosen["threshold"] for design, chosen in certain.items()},
+        "cross_validated_certain_designs": certain,
         "settings": {"C": C, "penalty": "l1", "solver": "liblinear", "rule_scale": RULE_SCALE,
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
                      "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
                      "nb_c_task": NB_C_TASK, "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS),
-                     "set_prior": SET_PRIOR},
+                     "set_prior": SET_PRIOR, "outer_folds": OUTER_FOLDS, "outer_seed": OUTER_SEED},
         "cross_validated_weighted_f1": weighted,
         "cross_validated_labels": per_label,
     }
+
+
+def certain_designs(rows, decisions, final) -> dict:
+    """For each design of CERTAIN_DESIGNS, the lowest probability of the layer's design from which
+    the held-out designs it gives are right at least PRECISION_GOAL of the time, counting down
+    from the surest: {design: {"threshold", "precision", "given", "held_back"}}. A design that
+    never reaches the goal gets a threshold above every probability (1.0): none is certain."""
+    chosen = {}
+    for design in CERTAIN_DESIGNS:
+        given = sorted(((_design_probability(decisions[i], design), design in row["labels"]["study_type"])
+                        for i, row in enumerate(rows) if row["labels"].get("study_type")
+                        and final[i]["study_type"][:1] == [design]), reverse=True)
+        threshold, right, listed = 1.0, 0, 0
+        for count, (probability, correct) in enumerate(given, start=1):
+            right += correct
+            if probability > 0 and right / count >= PRECISION_GOAL:
+                threshold, listed = probability, count
+        precision = sum(correct for _, correct in given[:listed]) / listed if listed else 0.0
+        chosen[design] = {"threshold": round(threshold, 4), "precision": round(precision, 3),
+                          "given": len(given), "held_back": len(given) - listed}
+    return chosen
+
+
+def _design_probability(decisions, design) -> float:
+    return next((d.probability for d in decisions if d.task == "study_type" and d.label == design), 0.0)
+
+
+def outer_folds(count: int, folds: int = OUTER_FOLDS) -> list[list[int]]:
+    """The records of each outer fold: a seeded shuffle dealt into `folds` parts, so that the outer
+    split is not the inner one (fold_models deals records by their position)."""
+    order = random.Random(OUTER_SEED).sample(range(count), count)
+    return [sorted(order[k::folds]) for k in range(folds)]
+
+
+def nested_scores(rows, folds: int = OUTER_FOLDS, workers: int = 2) -> dict:
+    """Per task, the weighted F1 of nested cross-validation: for each outer fold, the whole of
+    training (fitted: every choice of labels, label sets and titles, and the weights) runs on the
+    other records, and the real Tagger with that layer tags the fold's records, MeSH and keywords
+    included. Unlike the plain figure, no choice has seen the records it is scored on. The outer
+    folds are fitted in `workers` processes."""
+    held = outer_folds(len(rows), folds)
+    training = [[row for i, row in enumerate(rows) if i not in set(part)] for part in held]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        layers = list(pool.map(fitted, training))
+    tagged = [None] * len(rows)
+    for part, layer in zip(held, layers):
+        tagger = Tagger(linear=LinearLayer(layer))
+        for i in part:
+            row = rows[i]
+            tagged[i] = tagger.tag_record(row.get("title"), row.get("abstract"), row.get("publication_types") or (),
+                                          row.get("mesh") or (), row.get("keywords") or ())
+    predicted = [record.labels for record in tagged]
+    return {"weighted_f1": {task: round(task_f1(rows, task, predicted), 4) for task in GOLD_LABELS},
+            "certain_designs": listed_designs(rows, tagged)}
+
+
+def listed_designs(rows, tagged) -> dict:
+    """For each design of CERTAIN_DESIGNS, among the annotated records the tagger gave it: how many
+    it lists as certain, their precision, and how many it holds back."""
+    out = {}
+    for design in CERTAIN_DESIGNS:
+        given = [(record.design_certain, design in row["labels"]["study_type"]) for row, record in zip(rows, tagged)
+                 if row["labels"].get("study_type") and record.labels["study_type"][:1] == [design]]
+        listed = [correct for certain, correct in given if certain]
+        out[design] = {"listed": len(listed), "precision": round(sum(listed) / len(listed), 3) if listed else 0.0,
+                       "held_back": len(given) - len(listed),
+                       "precision_of_all": round(sum(c for _, c in given) / len(given), 3) if given else 0.0}
+    return out
 
 
 def refine(rows, tags, found, folds, decides) -> dict:

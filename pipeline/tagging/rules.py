@@ -54,9 +54,12 @@ TEXT_RULES = [
     ]),
     *_rules("route", [
         ("Intravenous", r"\b(intravenous\w*|i\.v\b|iv ketamine|infusions?|infused|bolus)\b"),
-        ("Nasal", r"\b(intranasal\w*|nasal spray|nasally)\b"),
-        ("Oral", r"\b(oral\w*|capsules?|tablets?|by mouth|orally|perorally|p\.o\b|mg po|tea|brew|ingest\w*|"
-                 r"microdos\w*)\b"),
+        ("Nasal", r"\b(intra-?nasal\w*|nasal(ly)? (sprays?|administ\w*|route|delivery|esketamine|ketamine)|"
+                  r"(es)?ketamine nasal|nasally)\b"),
+        # not the oral antidepressant an esketamine trial adds, nor a temperature, a fluid or a talk
+        ("Oral", r"\b(oral(?!ly active| (antidepressants?|ad|ssris?|medications?|temperature|fluid|health|cavity|"
+                 r"mucosa|presentations?|communication|history|contraceptives?)\b)\w*|capsules?|tablets?|by mouth|"
+                 r"perorally|p\.o\b|mg po|tea|brew|ingest\w*|microdos\w*)\b"),
         ("Subcutaneous", r"\b(subcutaneous\w*|s\.c\b)\b"),
         ("Smoking", r"\b(smok\w*|inhal\w*|vapori[sz]\w*)\b"),
         ("Other", r"\b(intramuscular\w*|i\.m\b|sublingual\w*|transmucosal|rectal\w*|epidural|intrathecal)\b"),
@@ -163,6 +166,18 @@ TEXT_RULES = [
 
 # The notice's own words open or close its title: "Author Correction: ...", "Retraction Note: ...",
 # "Comment on: ...", "Reply to ...", "'The trial's title': Erratum." (a letter may report a study: no notice)
+# A title that says the record is something other than the design the tagger gave: such an RCT or
+# systematic review is not listed as certain (Tagger.design_certain). Read as a clinician would,
+# such titles were the wrong "RCTs" of the PTSD list: an observational study, an open-label trial,
+# an appraisal of others' trials, a primer.
+NOT_THE_DESIGN = {
+    "Randomized-controlled trial (RCT)": re.compile(
+        r"\b(reviews?|overview|apprais\w*|primer|perspectives?|commentary|editorial|observational|open[- ]label|"
+        r"single[- ]arm|retrospective\w*|case (reports?|series)|protocol|post[- ]?hoc|secondary analys[ie]s|"
+        r"pooled analys[ie]s|rationale|real[- ]world|cohort|naturalistic)\b", re.IGNORECASE),
+    "Systematic review/meta-analysis": re.compile(
+        r"\b(narrative|primer|perspectives?|commentary|editorial|historical|rats?|mice|rodents?)\b", re.IGNORECASE),
+}
 NOTICE_TITLE = re.compile(
     r"^\W*(?:(?:author correction|correction|corrigendum|erratum|retraction note|retraction notice|"
     r"notice of retraction|expression of concern|editorial|comment)(?: (?:to|on))?\s*(?::|[\"'“‘]|\W*$)|"

@@ -26,6 +26,7 @@ from kaplit.pipeline.tagging.rules import (
     KAP,
     NARRATIVE,
     NEGATION,
+    NOT_THE_DESIGN,
     NOTICE,
     NOTICE_TITLE,
     PUBLICATION_TYPE_RULES,
@@ -177,20 +178,21 @@ class Tagger:
         """The one entry point for a record: its stored tags and its labels."""
         tags = self.tag(title, abstract, publication_types, mesh, keywords)
         labels = self.labels(tags)
-        return TaggedRecord(self.stored_tags(tags, labels), labels, self.design_certain(tags, labels))
+        return TaggedRecord(self.stored_tags(tags, labels), labels, self.design_certain(title, tags, labels))
 
-    def design_certain(self, tags: list[Tag], labels: dict) -> int | None:
+    def design_certain(self, title: str | None, tags: list[Tag], labels: dict) -> int | None:
         """Whether a record's design is one a list may present as fact: for the designs of
         CERTAIN_DESIGNS, 1 when a publication type agrees, or when the layer gave the design with
         at least the probability at which its cross-validated precision reaches the goal
-        (train.certain_designs chose the thresholds); a review that calls itself narrative is no
-        systematic one. None for the other designs: no claim either way."""
+        (train.certain_designs chose the thresholds), unless the record says it is something else:
+        its title (NOT_THE_DESIGN), a review that calls itself narrative, a study of animals.
+        None for the other designs: no claim either way."""
         design = (labels["study_type"] or [None])[0]
         if design not in CERTAIN_DESIGNS:
             return None
         if any(t.source == "publication_type" and t.facet == "study_design" and t.value == design for t in tags):
             return 1
-        if design == REVIEW and any(t.value == NARRATIVE for t in tags):
+        if contradicted(design, title, tags):
             return 0
         threshold = self.linear.certain.get(design) if self.linear else None
         probability = next((t.probability for t in tags if t.facet == "study_design" and t.value == design
@@ -237,7 +239,7 @@ class Tagger:
         for source, terms in (("mesh", mesh), ("keyword", keywords)):
             tags += [Tag(facet, value, source, term, rule=f"{source}:{term}")
                      for term in terms for facet, value in indexed.lookup(term)]
-        return _details(_unique(tags)), texts
+        return _details(_title_routes(_unique(tags))), texts
 
     def labels(self, tags: list[Tag]) -> dict[str, list[str]]:
         """The gold tasks' labels (spelled as in labelsets.json) implied by these tags: the
@@ -272,6 +274,12 @@ class Tagger:
             extra.append(_derived("evidence_level", str(EVIDENCE_LEVEL[design]), "derived:evidence_level",
                                   _basis(tags, "study_design", {design})))
         return extra
+
+
+def contradicted(design: str, title: str | None, tags: list[Tag]) -> bool:
+    """The record says it is no `design` (one of CERTAIN_DESIGNS): its title (NOT_THE_DESIGN), a
+    review that calls itself narrative, a study of animals."""
+    return bool(NOT_THE_DESIGN[design].search(title or "")) or any(t.value in (NARRATIVE, "animal") for t in tags)
 
 
 def with_decisions(tags: list[Tag], linear_tags: list[Tag], decided: set[tuple[str, str]]) -> list[Tag]:
@@ -398,6 +406,15 @@ def _details(tags: list[Tag]) -> list[Tag]:
         tags.append(Tag("study_design", "Preclinical/animal", animal.source, animal.matched, animal.start, animal.end,
                         "study_design:Preclinical/animal"))
     return tags
+
+
+def _title_routes(tags: list[Tag]) -> list[Tag]:
+    """A route the title names is the study's: the abstract's other routes are then those of
+    comparators, earlier treatments or background ("Oral esketamine ...": the intranasal
+    esketamine its abstract recalls is not given)."""
+    if not any(t.facet == "route" and t.source == "title" for t in tags):
+        return tags
+    return [t for t in tags if not (t.facet == "route" and t.source == "abstract")]
 
 
 def _in_intervention(abstract: str, match) -> bool:

@@ -25,7 +25,14 @@ from pathlib import Path
 from kaplit.pipeline.tagging import indexed
 from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task, with_indexing
 from kaplit.pipeline.tagging.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
-from kaplit.pipeline.tagging.tagger import Tagger, combined_labels, linear_tag, rule_labels, with_decisions
+from kaplit.pipeline.tagging.tagger import (
+    Tagger,
+    combined_labels,
+    contradicted,
+    linear_tag,
+    rule_labels,
+    with_decisions,
+)
 from kaplit.pipeline.tagging.taxonomy import CERTAIN_DESIGNS, GOLD_LABELS, TASK_FACET
 
 VERSION = "linear-1"
@@ -269,7 +276,7 @@ def fitted(rows) -> dict:
     decisions = held_out_decisions(rows, found, folds, choices)
     final = shipped_labels(tags, decisions, decides)
     weighted, per_label = held_out_scores(rows, labels, final)
-    certain = certain_designs(rows, decisions, final)
+    certain = certain_designs(rows, tags, decisions, final)
     return {
         **layer_model(rows, choices, fit(found, rows, decides)),
         "certain_designs": {design: chosen["threshold"] for design, chosen in certain.items()},
@@ -284,14 +291,16 @@ def fitted(rows) -> dict:
     }
 
 
-def certain_designs(rows, decisions, final) -> dict:
+def certain_designs(rows, tags, decisions, final) -> dict:
     """For each design of CERTAIN_DESIGNS, the lowest probability of the layer's design from which
     the held-out designs it gives are right at least PRECISION_GOAL of the time, counting down
-    from the surest: {design: {"threshold", "precision", "given", "held_back"}}. A design that
-    never reaches the goal gets a threshold above every probability (1.0): none is certain."""
+    from the surest, among those the record does not contradict (tagger.contradicted: never
+    listed): {design: {"threshold", "precision", "given", "held_back"}}. A design that never
+    reaches the goal gets a threshold above every probability (1.0): none is certain."""
     chosen = {}
     for design in CERTAIN_DESIGNS:
-        given = sorted(((_design_probability(decisions[i], design), design in row["labels"]["study_type"])
+        given = sorted(((0.0 if contradicted(design, row.get("title"), tags[i]) else
+                         _design_probability(decisions[i], design), design in row["labels"]["study_type"])
                         for i, row in enumerate(rows) if row["labels"].get("study_type")
                         and final[i]["study_type"][:1] == [design]), reverse=True)
         threshold, right, listed = 1.0, 0, 0

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import write_corpus  # noqa: E402
+from kaplit.web.landing import cell_query  # noqa: E402
 
 SEARCH_TERMS = ["ketamine", "esketamine depression", "psilocybin", '"treatment-resistant"', "suicidal ideation",
                 "MDMA PTSD", "anxiety", "alcohol", "pain", "intranasal", "placebo", "LSD", "ayahuasca",
@@ -98,11 +99,8 @@ def cold_filters(db: Path, rng) -> list[str]:
 
 
 def facet_path(condition: str, design: str) -> str:
-    """An evidence-map cell's list, as the landing page links it (web/landing.py: studies_url)."""
-    params = {"design": design, "duplicate_of__isnull": 1, "_sort_desc": "pub_date"}
-    if condition != "All studies":
-        params["conditions__arraycontains"] = condition
-    return "/kaplit/studies?" + urllib.parse.urlencode(params)
+    """An evidence-map cell's list, as the landing page links it."""
+    return "/kaplit/studies?" + cell_query(condition, design, "all", True)
 
 
 def run_load(port: int, plan, clients: int) -> dict[str, list[float]]:

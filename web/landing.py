@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from kaplit.db.summaries import ALL_STUDIES, LATEST_DESIGNS, SCOPES
 from kaplit.pipeline.tagging.taxonomy import CERTAIN_DESIGNS, EVIDENCE_LEVEL
 from kaplit.web.charts import year_chart
+from kaplit.web.urls import article_url
 
 # Columns of the evidence map, strongest evidence first, with the short headings shown.
 DESIGNS = {
@@ -62,14 +63,27 @@ def cell_query(condition: str | None, design: str | None, scope: str, certain: b
 
 
 async def landing_context(datasette, database, scope: str = "all") -> dict:
+    """What the landing page shows; for a served (immutable) file, made once per scope and kept on
+    its database object, as web/taxonomy.py keeps the tagger: the file cannot change while served,
+    and a new release is a new database object."""
     db = datasette.get_database(database)
+    kept = getattr(db, "_kaplit_landing", {})
+    if scope not in kept:
+        context = await _landing_context(datasette, db, database, scope)
+        if db.is_mutable:
+            return context
+        kept = db._kaplit_landing = {**kept, scope: context}
+    return dict(kept[scope])
+
+
+async def _landing_context(datasette, db, database: str, scope: str) -> dict:
     cells = {(r["condition"], r["design"]): (r["studies"], r["uncertain"] or 0) for r in (await db.execute(
         "select condition, design, studies, uncertain from evidence_map where scope = ?", [scope])).rows}
     totals: dict[str, int] = {}
     for (condition, _), (n, uncertain) in cells.items():
         totals[condition] = totals.get(condition, 0) + n + uncertain
     conditions = sorted(totals, key=lambda c: (c != ALL_STUDIES, -totals[c], c))
-    studies = datasette.urls.table(database, "studies")
+    studies = str(datasette.urls.table(database, "studies"))
     return {
         "designs": DESIGNS,
         "evidence_map": evidence_map_rows(studies, conditions, cells, scope),
@@ -110,16 +124,39 @@ def evidence_map_rows(studies: str, conditions: list[str], cells: dict, scope: s
     return Markup("".join(html))
 
 
-async def _latest(datasette, db, database, conditions) -> list[dict]:
+async def _latest(datasette, db, database, conditions) -> Markup:
+    """Per condition, the newest systematic reviews and RCTs listed as certain, with the condition's
+    feed; written in Python, as the evidence map is."""
     rows = (await db.execute(
         "select * from latest_evidence where rank <= 3 order by condition, design, rank")).rows
     by_condition: dict[str, dict[str, list]] = {}
     for row in rows:
-        by_condition.setdefault(row["condition"], {}).setdefault(row["design"], []).append(dict(row))
-    return [{"condition": c,
-             "designs": [{"design": DESIGNS[d], "url": studies_url(datasette, database, c, d),
-                          "studies": by_condition[c].get(d, [])} for d in LATEST_DESIGNS]}
-            for c in conditions if c in by_condition]
+        by_condition.setdefault(row["condition"], {}).setdefault(row["design"], []).append(row)
+    studies = str(datasette.urls.table(database, "studies"))
+    feed = str(datasette.urls.database(database)) + "/new_for_condition.atom"
+    html = []
+    for condition in [c for c in conditions if c in by_condition]:
+        html.append(f'<section class="latest">\n<h3>{escape(condition)} <a class="feed" '
+                    f'href="{escape(feed + "?" + urlencode({"condition": condition}))}" '
+                    f'title="Atom feed of new {escape(condition)} records">feed</a></h3>\n')
+        for design in LATEST_DESIGNS:
+            url = studies + "?" + cell_query(condition, design, "all", True)
+            html.append(f'<h4><a href="{escape(url)}">{escape(DESIGNS[design])}</a></h4>\n')
+            listed = by_condition[condition].get(design, [])
+            html.append("<ol>\n" + "".join(_latest_item(study, str(article_url(datasette, study["pmid"])))
+                                            for study in listed) + "</ol>\n" if listed
+                        else '<p class="none">None yet.</p>\n')
+        html.append("</section>\n")
+    return Markup("".join(html))
+
+
+def _latest_item(study, href: str) -> str:
+    meta = " ".join(str(part) for part in (study["journal"], study["year"]) if part)
+    status = study["correction_status"]
+    badge = (f' <span class="badge badge-{escape(status.replace(" ", "-"))}">{escape(status)}</span>'
+             if status else "")
+    return (f'<li><a href="{escape(href)}">{escape(study["title"])}</a> '
+            f'<span class="meta">{escape(meta)}</span>{badge}</li>\n')
 
 
 async def _chart(db, conditions):
@@ -148,10 +185,16 @@ async def _provenance(db) -> dict:
         "left join updates p on p.release = u.previous order by u.finished_at desc limit 1")).rows
     return {
         "latest_update": dict(update[0]) if update else None,
-        "records": (await db.execute("select count(*) from studies")).rows[0][0],
+        "records": await _studies(db),
         "run": dict(run[0]) if run else None,
         "tagger_versions": ", ".join(r[0] for r in versions if r[0]),
     }
+
+
+async def _studies(db) -> int:
+    """How many studies: the served file's bitmaps know (counting a million rows takes 10 ms a page)."""
+    bitmaps = await db.study_bitmaps() if hasattr(db, "study_bitmaps") else None
+    return len(bitmaps.everything) if bitmaps else (await db.execute("select count(*) from studies")).rows[0][0]
 
 
 def _source_name(source: str | None) -> str | None:

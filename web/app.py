@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from datasette.app import Datasette
-from datasette.utils import parse_metadata
+from datasette.utils import MultiParams, parse_metadata
+from datasette.utils.asgi import Request
 
 from kaplit import __version__
 from kaplit.config import METADATA, STATIC, TEMPLATES
@@ -30,6 +31,20 @@ SETTINGS = {
     "allow_download": True,
     "num_sql_threads": SQL_THREADS,  # ad-hoc SQL may hold LANE of them (web/plugins/sql_lane.py)
 }
+
+
+def _parsed_args(request) -> MultiParams:
+    """Request.args parsed once per request: Datasette 0.65 parses the query string again at every
+    access, some fifty times for a studies page. (Kept per query string: a scope may be reused.)"""
+    query = request.query_string
+    parsed = request.scope.get("kaplit_args")
+    if parsed is None or parsed[0] != query:
+        args = MultiParams(urllib.parse.parse_qs(query, keep_blank_values=True))
+        parsed = request.scope["kaplit_args"] = (query, args)
+    return parsed[1]
+
+
+Request.args = property(_parsed_args)
 
 
 def load_metadata(database_name: str = "kaplit") -> dict:

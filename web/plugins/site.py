@@ -10,14 +10,15 @@ from markupsafe import Markup, escape
 from kaplit.web.article import load_article
 from kaplit.web.citations import cell_value
 from kaplit.web.landing import landing_context
-from kaplit.web.table_rows import table_rows
+from kaplit.web.table_rows import facet_values, table_rows
 from kaplit.web.taxonomy import served_tagger, taxonomy_context
 from kaplit.web.urls import article_url, kaplit_database
 
 
 @hookimpl
 def extra_template_vars(template, datasette):
-    return {"article_url": lambda pmid: article_url(datasette, pmid), "table_rows": table_rows}
+    return {"article_url": lambda pmid: article_url(datasette, pmid), "table_rows": table_rows,
+            "facet_values": facet_values}
 
 
 @hookimpl

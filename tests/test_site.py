@@ -101,6 +101,22 @@ def test_rcts_for_ptsd_in_two_clicks(site):
     assert PTSD in article.cssselect("section.study-tags")[0].text_content()
 
 
+def test_esketamine_rcts_in_trd_are_certain_and_the_others_one_click_away(site, sql):
+    """The guide's clinician question as a canned query: its RCTs are those whose design is
+    certain; its description links the others, which the studies page lists."""
+    tree = page(site, "/kaplit/esketamine_rcts_trd")
+    listed = site("/kaplit/esketamine_rcts_trd.json?_shape=array").json()
+    assert listed and {r["pmid"] for r in listed} == {pmid for (pmid,) in sql(
+        "select pmid from studies where design = ? and design_certain = 1 and pmid in (select pmid from "
+        "study_labels where facet = 'substances' and label = 'S-Ketamine') and pmid in (select pmid from "
+        "study_labels where facet = 'details' and label = 'Treatment-resistant depression')", [RCT])}
+    (others,) = [a.get("href") for a in tree.cssselect("a") if a.text_content() == "Those it is less sure are RCTs"]
+    url = urllib.parse.urljoin("/kaplit/esketamine_rcts_trd", others)
+    rows = site(url.replace("/kaplit/studies?", "/kaplit/studies.json?") + "&_shape=objects&_size=max").json()["rows"]
+    assert rows and all(r["design_certain"] == 0 and "S-Ketamine" in r["substances"] for r in rows)
+    assert not {r["pmid"] for r in rows} & {r["pmid"] for r in listed}
+
+
 def test_landing_lists_newest_reviews_and_trials_chart_and_provenance(site, sql):
     tree = page(site, "/")
     blocks = {b.cssselect("h3")[0].text.strip(): b for b in tree.cssselect("section.latest")}

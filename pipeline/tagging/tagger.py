@@ -45,7 +45,7 @@ from kaplit.pipeline.tagging.taxonomy import (
     StudyColumn,
 )
 
-VERSION = "rules-10"
+VERSION = "rules-11"
 LINEAR = "linear:"  # rule ids of the linear layer's tags start so
 TRIAL_DETAILS = ("Open-label/single-arm", "Controlled non-randomised")
 

@@ -500,6 +500,11 @@ def test_tag_command_reads_mesh_and_keywords_and_refuses_other_shapes(tmp_path):
     tags = {(t["facet"], t["value"], t["source"], t["matched"]) for t in json.loads(result.output)["tags"]}
     assert {("condition", "Treatment-resistant depression", "mesh", "Depressive Disorder, Treatment-Resistant"),
             ("condition", "Suicidal ideation/behaviour", "keyword", "suicidal ideation")} <= tags
+    source.write_text(json.dumps({"id": 3, "title": "Ketamine infusions", "abstract": "Adults received ketamine.",
+                                  "mesh": ["Depressive Disorder, Treatment-Resistant/drug therapy*"]}) + "\n")
+    result = CliRunner().invoke(cli, ["tag", "--input", str(source)])
+    assert ("condition", "Treatment-resistant depression", "mesh") in {
+        (t["facet"], t["value"], t["source"]) for t in json.loads(result.output)["tags"]}  # with its qualifier
     source.write_text(json.dumps({"id": 2, "title": "x", "abstract": "y", "mesh": "Ketamine"}) + "\n")
     result = CliRunner().invoke(cli, ["tag", "--input", str(source)])
     assert result.exit_code == 1 and f"{source} line 1" in result.output and "mesh" in result.output

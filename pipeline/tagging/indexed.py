@@ -1,8 +1,8 @@
 """MeSH headings and author keywords that say what a study is about, as tags of the taxonomy.
 
-Indexers' terms are evidence a clinician trusts, but new records carry none for months and the
-annotated abstracts have none: the linear layer never sees them (pipeline/tagging/tagger.py), and
-they decide only the labels the rules decide.
+Indexers' terms are evidence a clinician trusts, but new records carry none for months. Here
+they are tags of the rules; the linear layer weighs them as features of their own
+(pipeline/tagging/linear.py: indexing_features), for the tasks train.INDEXED names.
 """
 
 from __future__ import annotations
@@ -87,5 +87,6 @@ _BY_TERM = {term.lower(): values if isinstance(values[0], tuple) else (values,)
 
 
 def lookup(term: str) -> tuple[tuple[str, str], ...]:
-    """The (facet, value) pairs a MeSH heading or keyword stands for (none for most)."""
-    return _BY_TERM.get(term.strip().lower(), ())
+    """The (facet, value) pairs a MeSH heading or keyword stands for (none for most); a heading
+    may come with its qualifiers and major-topic star ("Depressive Disorder, Major/drug therapy*")."""
+    return _BY_TERM.get(term.split("/", 1)[0].strip(" *").lower(), ())

@@ -9,7 +9,11 @@ cross-validation on the same file then compares, label by label, the layer's dec
 rules' alone; the layer keeps only the labels where it scored higher (or, where that scores
 higher still, all of a task's labels with at least one given each record), and the file records
 those choices and the cross-validated F1 of the combined tagger, counted as the tagger decides
-(the honest estimate: the shipped weights have seen every record of the gold file).
+(the shipped weights have seen every record of the gold file), and from which probability an RCT
+or a systematic review is certain enough to list (certain_designs). Nested cross-validation
+(nested_scores) then makes all of those choices again without the records it scores: the honest
+estimate, printed beside the plain one. The settings below it does not choose: they are a
+protocol fixed before the run (docs/tagger-experiments.md says what each was compared with).
 scikit-learn is needed here only, not for tagging.
 """
 
@@ -47,10 +51,10 @@ PRECISION_GOAL = 0.95  # of the designs a list presents as fact (certain_designs
 # rare labels (anxiety, alcoholism, case reports, ...) weigh as much in training as common ones
 BALANCED = {"condition", "study_type", "application_form", "substances", "age_of_participants",
             "clinical_trial_phase"}
-STEMMED = {"study_type", "number_of_participants"}
+STEMMED = {"study_type", "number_of_participants"}  # words weigh by their stems too (linear.STEM)
 # tasks whose models weigh MeSH headings and keywords (linear.indexing_features) beside the words
 INDEXED = {"application_form", "age_of_participants", "clinical_trial_phase"}
-INDEXING_KINDS = ("m:", "k:")  # words weigh by their stems too (linear.STEM)
+INDEXING_KINDS = ("m:", "k:")
 # features count by their Naive Bayes log-count ratio in the logistic fit ("NBSVM", Wang & Manning
 # 2012), with this C; the ratio is folded into the weights, so tagging is unchanged
 NAIVE_BAYES = set(GOLD_LABELS) - {"number_of_participants"}
@@ -285,7 +289,8 @@ def fitted(rows) -> dict:
                      "folds": FOLDS, "margin": MARGIN, "balanced": sorted(BALANCED),
                      "stemmed": sorted(STEMMED), "naive_bayes": sorted(NAIVE_BAYES), "nb_c": NB_C,
                      "nb_c_task": NB_C_TASK, "mixed": sorted(MIXED), "label_sets": sorted(LABEL_SETS),
-                     "set_prior": SET_PRIOR, "outer_folds": OUTER_FOLDS, "outer_seed": OUTER_SEED},
+                     "set_prior": SET_PRIOR, "indexed": sorted(INDEXED), "precision_goal": PRECISION_GOAL,
+                     "outer_folds": OUTER_FOLDS, "outer_seed": OUTER_SEED},
         "cross_validated_weighted_f1": weighted,
         "cross_validated_labels": per_label,
     }

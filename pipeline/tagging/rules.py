@@ -54,8 +54,8 @@ TEXT_RULES = [
     ]),
     *_rules("route", [
         ("Intravenous", r"\b(intravenous\w*|i\.v\b|iv ketamine|infusions?|infused|bolus)\b"),
-        ("Nasal", r"\b(intra-?nasal\w*|nasal(ly)? (sprays?|administ\w*|route|delivery|esketamine|ketamine)|"
-                  r"(es)?ketamine nasal|nasally)\b"),
+        ("Nasal", r"\b(intranasal\w*|nasal(ly)? (sprays?|administ\w*|route|delivery|esketamine|ketamine)|"
+                  r"(es)?ketamine nasal|nasally)\b"),  # ("intra-nasal ketamine": \b stands after the hyphen)
         # not the oral antidepressant an esketamine trial adds, nor a temperature, a fluid or a talk
         ("Oral", r"\b(oral(?!ly active| (antidepressants?|ad|ssris?|medications?|temperature|fluid|health|cavity|"
                  r"mucosa|presentations?|communication|history|contraceptives?)\b)\w*|capsules?|tablets?|by mouth|"

@@ -117,6 +117,15 @@ def test_esketamine_rcts_in_trd_are_certain_and_the_others_one_click_away(site, 
     assert not {r["pmid"] for r in rows} & {r["pmid"] for r in listed}
 
 
+def test_an_article_says_when_its_design_is_not_certain(site, sql):
+    """40215385, an open-label trial the tagger calls an RCT: its page says the design is not
+    certain; a certain RCT's page says nothing of the kind."""
+    uncertain = page(site, "/article/40215385").cssselect("p.design-uncertain")
+    assert uncertain and "Randomized-controlled trial (RCT)" in uncertain[0].text_content()
+    ((certain,),) = sql("select pmid from studies where design = ? and design_certain = 1 limit 1", [RCT])
+    assert not page(site, f"/article/{certain}").cssselect("p.design-uncertain")
+
+
 def test_landing_lists_newest_reviews_and_trials_chart_and_provenance(site, sql):
     tree = page(site, "/")
     blocks = {b.cssselect("h3")[0].text.strip(): b for b in tree.cssselect("section.latest")}

@@ -46,6 +46,7 @@ CHILD_QUERIES = {
     "keywords": "select keyword from keywords where pmid = ?",
     "chemicals": "select name from chemicals where pmid = ? order by position",
     "grants": "select * from grants where pmid = ? order by position",
+    "study": "select design, design_certain from studies where pmid = ?",
 }
 
 
@@ -65,6 +66,7 @@ async def load_article(database, pmid: int) -> dict | None:
     if found is None:
         return None
     article, tags = found["article"], found["tags"]
+    found["study"] = (found["study"] or [None])[0]
     sections = _sections(article, found.pop("sections"))
     _, model = await served_tagger(database)
     return {

@@ -353,10 +353,10 @@ def m016_design_certain(db: Database):
     for the lists that present it as fact (Tagger.design_certain); `evidence_map.uncertain`: the
     studies of a cell held back for want of it. The next re-tag fills them (the tagger's version
     changed with them)."""
-    if "design_certain" not in db["studies"].columns_dict:
-        db["studies"].add_column("design_certain", int)
     from kaplit.db.bitmaps import refresh_bitmaps  # it reads STUDY_COLUMNS of this module
 
+    if "design_certain" not in db["studies"].columns_dict:
+        db["studies"].add_column("design_certain", int)
     if "uncertain" not in db["evidence_map"].columns_dict:
         db["evidence_map"].add_column("uncertain", int)
     refresh_bitmaps(db)

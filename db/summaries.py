@@ -16,13 +16,13 @@ LATEST_DESIGNS = ("Systematic review/meta-analysis", "Randomized-controlled tria
 LATEST_PER_CELL = 5
 
 LISTED = "s.design_certain IS NOT 0"  # a design the lists present as fact (Tagger.design_certain)
+_CELL = f"sum({LISTED}), coalesce(sum(s.design_certain = 0), 0)"  # a cell's studies listed, and held back
 _EVIDENCE_MAP = f"""
 INSERT INTO evidence_map (scope, condition, design, studies, uncertain)
-SELECT :scope, c.label, s.design, sum({LISTED}), coalesce(sum(s.design_certain = 0), 0)
-FROM study_labels c JOIN studies s ON s.pmid = c.pmid
+SELECT :scope, c.label, s.design, {_CELL} FROM study_labels c JOIN studies s ON s.pmid = c.pmid
 WHERE c.facet = 'conditions' AND s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY c.label, s.design
 UNION ALL
-SELECT :scope, :all, s.design, sum({LISTED}), coalesce(sum(s.design_certain = 0), 0) FROM studies s
+SELECT :scope, :all, s.design, {_CELL} FROM studies s
 WHERE s.design IS NOT NULL AND {COUNTED_ONCE} AND {{scope}} GROUP BY s.design
 """
 

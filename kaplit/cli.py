@@ -40,6 +40,13 @@ def fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+INDEXING_OPTION = click.option(
+    "--indexing", type=click.Path(file_okay=False), default=None,
+    help="A folder of PubMed XML or MEDLINE files whose records lend the gold records their MeSH headings and "
+         "keywords by PMID, as production tags them [default: the snapshot, ../shared/pubmed/snapshot]. Pass an "
+         "empty string for the text alone.")
+
+
 def DB_OPTION(command):
     """The --db option, and a clear message instead of a traceback when SQLite fails on it.
     Every write is a transaction, so what was committed before the failure is still there."""
@@ -343,10 +350,7 @@ def whole_or_nothing(path: str):
               help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Model file to write [default: the tagger's own, pipeline/tagging/weights/linear.json].")
-@click.option("--indexing", type=click.Path(file_okay=False), default=None,
-              help="A folder of PubMed XML or MEDLINE files whose records lend the gold records their MeSH "
-                   "headings and keywords by PMID, as production tags them [default: the snapshot, "
-                   "../shared/pubmed/snapshot]. Pass an empty string for the text alone.")
+@INDEXING_OPTION
 def train(gold, out_file, indexing):
     """Fit the tagger's linear layer on human labels (needs scikit-learn: pip install kaplit[train]).
 
@@ -389,10 +393,7 @@ def train(gold, out_file, indexing):
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False), required=True,
               help="Gold labels as JSON lines (optionally gzipped), like ../shared/gold/dev.jsonl.gz.")
 @click.option("--per-label", is_flag=True, help="Also print every label's scores.")
-@click.option("--indexing", type=click.Path(file_okay=False), default=None,
-              help="A folder of PubMed XML or MEDLINE files whose records lend the gold records their MeSH "
-                   "headings and keywords by PMID, as production tags them [default: the snapshot, "
-                   "../shared/pubmed/snapshot]. Pass an empty string for the text alone.")
+@INDEXING_OPTION
 def eval_command(gold, per_label, indexing):
     """Score the tagger against human labels: weighted F1, precision and recall per task."""
     from kaplit.pipeline.tagging.evaluate import GoldError, evaluate_file, trained_on

@@ -37,17 +37,12 @@ SCOPE_NAMES = {"all": "All studies", "ketamine": "Any form of ketamine"}
 assert set(SCOPE_NAMES) == set(SCOPES)
 
 
-def studies_url(datasette, database: str, condition: str | None = None, design: str | None = None,
-                scope: str = "all", certain: bool = True) -> str:
-    """The studies table filtered to one cell of the evidence map (each study once), newest first:
-    for a design of CERTAIN_DESIGNS, those whose design is certain, or with `certain` False, the others."""
-    return datasette.urls.table(database, "studies") + "?" + cell_query(condition, design, scope, certain)
-
-
 @lru_cache(maxsize=4096)
 def cell_query(condition: str | None, design: str | None, scope: str, certain: bool) -> str:
-    """(Remembered: a landing page links some three hundred cells, and urlencode took a third of
-    its time.)"""
+    """The query string of the studies table filtered to one cell of the evidence map (each study
+    once), newest first: for a design of CERTAIN_DESIGNS, those whose design is certain, or with
+    `certain` False, the others. (Remembered: a landing page links some three hundred cells, and
+    urlencode took a third of its time.)"""
     params = {}
     if condition and condition != ALL_STUDIES:
         params["conditions__arraycontains"] = condition
@@ -91,11 +86,11 @@ async def _landing_context(datasette, db, database: str, scope: str) -> dict:
         "scopes": {name: ("?ketamine=1" if name == "ketamine" else "?") for name in SCOPES},
         "scope_names": SCOPE_NAMES,
         "coverage": await _coverage(db),
-        "latest": await _latest(datasette, db, database, conditions),
+        "latest": await _latest(datasette, db, database, studies, conditions),
         "chart": await _chart(db, conditions),
         "provenance": await _provenance(db),
         "search_url": datasette.urls.database(database) + "/search",
-        "studies_url": studies_url(datasette, database),
+        "studies_url": studies + "?" + cell_query(None, None, "all", True),
         "feed_url": datasette.urls.database(database) + "/new_for_condition.atom",
         "database": database,
     }
@@ -124,7 +119,7 @@ def evidence_map_rows(studies: str, conditions: list[str], cells: dict, scope: s
     return Markup("".join(html))
 
 
-async def _latest(datasette, db, database, conditions) -> Markup:
+async def _latest(datasette, db, database: str, studies: str, conditions) -> Markup:
     """Per condition, the newest systematic reviews and RCTs listed as certain, with the condition's
     feed; written in Python, as the evidence map is."""
     rows = (await db.execute(
@@ -132,7 +127,6 @@ async def _latest(datasette, db, database, conditions) -> Markup:
     by_condition: dict[str, dict[str, list]] = {}
     for row in rows:
         by_condition.setdefault(row["condition"], {}).setdefault(row["design"], []).append(row)
-    studies = str(datasette.urls.table(database, "studies"))
     feed = str(datasette.urls.database(database)) + "/new_for_condition.atom"
     html = []
     for condition in [c for c in conditions if c in by_condition]:

@@ -121,6 +121,13 @@ def with_indexing(rows: list[dict], indexing: dict[str, dict]) -> list[dict]:
         row.get("mesh") or row.get("keywords")) else row for row in rows]
 
 
+def tag_row(tagger: Tagger, row: dict):
+    """A gold row tagged as production tags its record: title, abstract, publication types, MeSH
+    headings and keywords."""
+    return tagger.tag_record(row.get("title"), row.get("abstract"), row.get("publication_types") or (),
+                             row.get("mesh") or (), row.get("keywords") or ())
+
+
 def _gold_row(line: str, where: str) -> dict:
     try:
         row = json.loads(line)
@@ -145,9 +152,7 @@ def evaluate_file(path, indexing: dict | None = None) -> dict:
     keywords `indexing` lends it (with_indexing)."""
     rows = with_indexing(load_gold(path), indexing or {})
     tagger = Tagger()
-    predicted = [tagger.tag_record(r.get("title"), r.get("abstract"), r.get("publication_types") or (),
-                                   r.get("mesh") or (), r.get("keywords") or ()).labels
-                 for r in rows]
+    predicted = [tag_row(tagger, row).labels for row in rows]
     results = {}
     for task in GOLD_LABELS:
         scored = [i for i, r in enumerate(rows) if r.get("labels", {}).get(task)]

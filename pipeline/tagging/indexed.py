@@ -87,6 +87,11 @@ _BY_TERM = {term.lower(): values if isinstance(values[0], tuple) else (values,)
 
 
 def lookup(term: str) -> tuple[tuple[str, str], ...]:
-    """The (facet, value) pairs a MeSH heading or keyword stands for (none for most); a heading
-    may come with its qualifiers and major-topic star ("Depressive Disorder, Major/drug therapy*")."""
-    return _BY_TERM.get(term.split("/", 1)[0].strip(" *").lower(), ())
+    """The (facet, value) pairs a MeSH heading or keyword stands for (none for most)."""
+    return _BY_TERM.get(term_key(term), ())
+
+
+def term_key(term: str) -> str:
+    """A MeSH heading or keyword in lower case, a heading without the qualifiers and major-topic
+    star it may come with ("Depressive Disorder, Major/drug therapy*")."""
+    return term.split("/", 1)[0].strip(" *").lower()

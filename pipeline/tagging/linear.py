@@ -27,6 +27,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy
 
+from kaplit.pipeline.tagging.indexed import term_key
 from kaplit.pipeline.tagging.taxonomy import COUNT_FACET, DETAIL_VALUES, TASK_FACET
 
 WEIGHTS = Path(__file__).with_name("weights") / "linear.json"
@@ -119,12 +120,12 @@ def features(title: str, abstract: str, rule_tags, rule_labels: dict, vocabulary
 
 def indexing_features(mesh=(), keywords=()) -> dict:
     """The features of a record's MeSH headings and author keywords, each with where it stands
-    (source "mesh" or "keyword", the term as given): `m:` and `k:` and the term in lower case,
-    a heading without its qualifiers and major-topic star ("Ketamine/therapeutic use*")."""
+    (source "mesh" or "keyword", the term as given): `m:` and `k:` and the term as indexed.term_key
+    writes it."""
     found = {}
     for kind, source, terms in (("m:", "mesh", mesh), ("k:", "keyword", keywords)):
         for term in terms:
-            name = term.split("/", 1)[0].strip(" *").lower()
+            name = term_key(term)
             if name:
                 found.setdefault(kind + name, (source, None, None, term))
     return found

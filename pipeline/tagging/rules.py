@@ -164,8 +164,6 @@ TEXT_RULES = [
     ]),
 ]
 
-# The notice's own words open or close its title: "Author Correction: ...", "Retraction Note: ...",
-# "Comment on: ...", "Reply to ...", "'The trial's title': Erratum." (a letter may report a study: no notice)
 # A title that says the record is something other than the design the tagger gave: such an RCT or
 # systematic review is not listed as certain (Tagger.design_certain). Read as a clinician would,
 # such titles were the wrong "RCTs" of the PTSD list: an observational study, an open-label trial,
@@ -178,6 +176,8 @@ NOT_THE_DESIGN = {
     "Systematic review/meta-analysis": re.compile(
         r"\b(narrative|primer|perspectives?|commentary|editorial|historical|rats?|mice|rodents?)\b", re.IGNORECASE),
 }
+# The notice's own words open or close its title: "Author Correction: ...", "Retraction Note: ...",
+# "Comment on: ...", "Reply to ...", "'The trial's title': Erratum." (a letter may report a study: no notice)
 NOTICE_TITLE = re.compile(
     r"^\W*(?:(?:author correction|correction|corrigendum|erratum|retraction note|retraction notice|"
     r"notice of retraction|expression of concern|editorial|comment)(?: (?:to|on))?\s*(?::|[\"'“‘]|\W*$)|"

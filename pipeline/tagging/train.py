@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from kaplit.pipeline.tagging import indexed
-from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task, with_indexing
+from kaplit.pipeline.tagging.evaluate import f1_interval, load_gold, score_task, tag_row, with_indexing
 from kaplit.pipeline.tagging.linear import SET_PRIOR, SINGLE_LABEL, LinearLayer, features, title_feature, with_named
 from kaplit.pipeline.tagging.tagger import (
     Tagger,
@@ -337,16 +337,14 @@ def nested_scores(rows, folds: int = OUTER_FOLDS, workers: int = 2) -> dict:
     included. Unlike the plain figure, no choice has seen the records it is scored on. The outer
     folds are fitted in `workers` processes."""
     held = outer_folds(len(rows), folds)
-    training = [[row for i, row in enumerate(rows) if i not in set(part)] for part in held]
+    training = [[row for i, row in enumerate(rows) if i not in kept] for kept in map(set, held)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         layers = list(pool.map(fitted, training))
     tagged = [None] * len(rows)
     for part, layer in zip(held, layers):
         tagger = Tagger(linear=LinearLayer(layer))
         for i in part:
-            row = rows[i]
-            tagged[i] = tagger.tag_record(row.get("title"), row.get("abstract"), row.get("publication_types") or (),
-                                          row.get("mesh") or (), row.get("keywords") or ())
+            tagged[i] = tag_row(tagger, rows[i])
     predicted = [record.labels for record in tagged]
     return {"weighted_f1": {task: round(task_f1(rows, task, predicted), 4) for task in GOLD_LABELS},
             "certain_designs": listed_designs(rows, tagged)}

@@ -496,7 +496,9 @@ def _print_crawl_summary(report, db_path):
 @click.option("--port", default=8001, show_default=True, type=int)
 @click.option("--mutable", is_flag=True,
               help="Open the database read-write (default: immutable, never written).")
-def serve(db_path, host, port, mutable):
+@click.option("--workers", type=click.IntRange(1, 16), default=None,
+              help="Processes serving pages at once [default: one per CPU core, at most 4].")
+def serve(db_path, host, port, mutable, workers):
     """Serve the database with Datasette (read-only by default)."""
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist; run `kaplit build --db {db_path}` first.")
@@ -511,7 +513,8 @@ def serve(db_path, host, port, mutable):
              f"`kaplit retag --db {db_path}` brings it up to date (a served file is never written).")
 
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)")
-    serve_datasette(db_path, host=host, port=port, mutable=mutable)
+    serve_datasette(db_path, host=host, port=port, mutable=mutable,
+                    workers=workers or min(os.cpu_count() or 1, 4))
 
 
 @cli.command()

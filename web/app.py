@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import json
+import os
 import re
+import signal
+import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -155,14 +161,62 @@ def make_datasette(db_path, mutable: bool = False) -> Datasette:
     return ds
 
 
-def serve(db_path, host: str, port: int, mutable: bool = False):
+def serve(db_path, host: str, port: int, mutable: bool = False, workers: int = 1):
+    """Serve with uvicorn, in `workers` processes sharing the port. One Python process renders
+    one page at a time (its SQLite threads wait for the same interpreter lock), so one worker per
+    core is what lets a studies page and a visitor's next click run at once."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
+    if workers == 1:
+        uvicorn.run(served_app(db_path, mutable), host=host, port=port, log_level="warning")
+        return
+    os.environ[_SERVED] = json.dumps({"db_path": str(db_path), "mutable": mutable, "workers": workers})
+    config = uvicorn.Config("kaplit.web.app:worker_app", factory=True, workers=workers, log_level="warning")
+    Multiprocess(config, sockets=[_listening_socket(host, port)]).run()
+
+
+def served_app(db_path, mutable: bool = False, workers: int = 1):
+    """The ASGI application of one serving process, following the database's releases unless
+    mutable (web/plugins/releases.py)."""
     ds = make_datasette(db_path, mutable=mutable)
     if not mutable:
-        ds.kaplit_pointer = Path(db_path)  # followed to each new release (web/plugins/releases.py)
-    threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning")
+        ds.kaplit_pointer = Path(db_path)
+    ds.kaplit_workers = workers  # the SQL lane is shared out between them (web/plugins/sql_lane.py)
+    return ds.app()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The workers' shared socket, made as a TCP socket by name: uvicorn makes its own with
+    protocol 0, on whose connections asyncio then leaves Nagle's algorithm on, and every response
+    waits some 40 ms for the client's delayed acknowledgement."""
+    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                            proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, protocol)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+_SERVED = "KAPLIT_SERVED"  # what `serve` tells its worker processes
+
+
+def worker_app():
+    """A worker process's application: uvicorn starts each worker afresh and calls this."""
+    _end_with_parent()
+    return served_app(**json.loads(os.environ[_SERVED]))
+
+
+def _end_with_parent():
+    """A worker outlives a killed `kaplit serve` otherwise, holding its port (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _first_request(host: str, port: int, attempts: int = 100):

@@ -16,8 +16,9 @@ answered by the index alone: Datasette's own clause unpacks every candidate stud
 (web/plugins/labels.py) adds the same condition as an indexed lookup of `study_labels`. Where the
 statement holds both, for the same column and label, Datasette's clause is dropped.
 
-Statements that read an immutable file's schema (sqlite_master, pragmas) are answered once and
-remembered: Datasette asks them again for every page, each a wait for a thread.
+An immutable file's schema is read once and remembered: Datasette asks for a table's columns,
+keys and full-text table (SCHEMA_READS) and sends statements that read sqlite_master or pragmas
+again for every page, each a wait for a thread.
 
 `study_bitmaps()` reads the database's bitmaps of studies per facet value (db/bitmaps.py) once,
 for an immutable file only: a mutable one may change under them (its pages count in SQL).
@@ -26,6 +27,7 @@ for an immutable file only: a mutable one may change under them (its pages count
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import re
 import threading
@@ -147,6 +149,30 @@ class KaplitDatabase(Database):
             self._tie_breakers[name] = ", ".join(escape_sqlite(k) for k in keys) if keys else "rowid"
         return self._tie_breakers[name]
 
+
+SCHEMA_READS = ("table_exists", "table_names", "view_names", "hidden_table_names", "table_columns",
+                "table_column_details", "primary_keys", "fts_table", "label_column_for_table",
+                "foreign_keys_for_table", "get_all_foreign_keys", "get_table_definition", "get_view_definition")
+
+
+def _read_once(method: str):
+    read = getattr(Database, method)
+
+    async def remembered(self, *args):
+        if self.is_mutable:
+            return await read(self, *args)
+        key = (method, args)
+        if key not in self._schema:
+            self._schema[key] = await read(self, *args)
+        found = self._schema[key]
+        return copy.copy(found) if isinstance(found, (list, dict, set)) else found  # callers may add to it
+
+    remembered.__name__ = method
+    return remembered
+
+
+for _method in SCHEMA_READS:
+    setattr(KaplitDatabase, _method, _read_once(_method))
 
 SCHEMA_STATEMENTS_KEPT = 1000
 _SCHEMA = re.compile(r"^\s*(select [^;]+ from sqlite_master [^;]+|pragma \w+(\(\w*\))?)\s*$", re.I)

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from kaplit.web.article import load_article
 from kaplit.web.citations import cell_value
 from kaplit.web.landing import landing_context
-from kaplit.web.table_rows import facet_values, table_rows
+from kaplit.web.table_rows import facet_values, query_rows, table_rows
 from kaplit.web.taxonomy import served_tagger, taxonomy_context
 from kaplit.web.urls import article_url, kaplit_database
 
@@ -18,7 +18,7 @@ from kaplit.web.urls import article_url, kaplit_database
 @hookimpl
 def extra_template_vars(template, datasette):
     return {"article_url": lambda pmid: article_url(datasette, pmid), "table_rows": table_rows,
-            "facet_values": facet_values}
+            "query_rows": query_rows, "facet_values": facet_values}
 
 
 @hookimpl
@@ -60,12 +60,14 @@ def register_routes():
 def render_cell(row, value, column, datasette):
     """Titles link to the article page; so do PMIDs in query results (tables link their
     primary key already)."""
+    if column not in ("title", "pmid") or value is None:
+        return None  # most cells: asked first, as this runs for every cell of every page
     keys = row.keys() if hasattr(row, "keys") else ()
     pmid = cell_value(row["pmid"]) if "pmid" in keys else None
-    if pmid is None or value is None:
+    if pmid is None:
         return None
     if column == "title":
         return Markup(f'<a href="{article_url(datasette, pmid)}">{escape(value)}</a>')
-    if column == "pmid" and isinstance(value, int):
+    if isinstance(value, int):
         return Markup(f'<a href="{article_url(datasette, value)}">{value}</a>')
     return None

@@ -2,6 +2,9 @@
 runs on the same few SQLite threads as every page. At most LANE such queries run at once, and at
 most PER_CLIENT from one client; a query over the cap is answered 429 with Retry-After at once,
 so that pages and canned queries keep the other threads (kaplit serves with SQL_THREADS of them).
+With several worker processes (`kaplit serve --workers`), each has its own threads and lane, and
+the LANE places are shared out between them: a worker runs at most LANE // workers (at least one)
+at once, so that the queries running on the whole server stay at about LANE.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ BUSY = (b"Too many SQL queries are running (at most %d at once, %d from one clie
 
 
 class Lane:
-    def __init__(self):
+    def __init__(self, places: int = LANE):
+        self.places = places
         self.lock = threading.Lock()
         self.running = 0
         self.by_client: dict[str, int] = {}
 
     def enter(self, client: str) -> bool:
         with self.lock:
-            if self.running >= LANE or self.by_client.get(client, 0) >= PER_CLIENT:
+            if self.running >= self.places or self.by_client.get(client, 0) >= PER_CLIENT:
                 return False
             self.running += 1
             self.by_client[client] = self.by_client.get(client, 0) + 1
@@ -55,7 +59,7 @@ _DATABASE_PATH = re.compile(r"^/[^/]+(\.\w+)?$")
 
 @hookimpl
 def asgi_wrapper(datasette):
-    lane = Lane()
+    lane = Lane(max(1, LANE // getattr(datasette, "kaplit_workers", 1)))
 
     def wrap(app):
         async def in_lane(scope, receive, send):

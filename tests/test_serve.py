@@ -1,0 +1,74 @@
+"""`kaplit serve` in worker processes: every worker answers on the one port, ready, and none
+outlives the server, not even a server killed outright."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import free_port
+from tests.test_sql_lane import get
+
+
+def status(port) -> dict | None:
+    import http.client
+
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/-/kaplit.json")
+        return json.loads(connection.getresponse().read())
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie waiting for a parent that reaps it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def two_workers(site_db):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kaplit", "serve", "--db", str(site_db), "--port", str(port),
+                                "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2:  # each new connection goes to whichever worker accepts it first
+        answer = status(port)
+        if answer:
+            assert answer["ready"] and answer["studies"] > 2000
+            workers.add(answer["worker"])
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"two workers did not answer: {process.stdout.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    yield process, port, workers
+    process.kill()
+    process.wait(10)
+
+
+def test_two_workers_serve_the_same_database_on_one_port(two_workers):
+    process, port, workers = two_workers
+    assert process.pid not in workers
+    assert get(port, "/kaplit/studies?conditions__arraycontains=Depression")[0] == 200
+
+
+def test_workers_end_with_a_killed_server(two_workers):
+    process, port, workers = two_workers
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+    assert status(port) is None  # the port is closed, not held by an orphan

@@ -1,5 +1,6 @@
-"""`kaplit serve` in worker processes: every worker answers on the one port, ready, and none
-outlives the server, not even a server killed outright."""
+"""`kaplit serve` in worker processes: every worker answers on the one port, ready; kept-alive
+connections are shared out evenly between them; none outlives the server, not even a server
+killed outright."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from kaplit.web.plugins.balance import ACTIVE_SECONDS, Connections, Shares, make_table
 from tests.test_browser import free_port
 from tests.test_sql_lane import get
 
@@ -72,3 +75,29 @@ def test_workers_end_with_a_killed_server(two_workers):
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
     assert status(port) is None  # the port is closed, not held by an orphan
+
+
+def test_four_kept_alive_connections_end_up_two_on_each_worker(two_workers):
+    import http.client
+
+    _, port, workers = two_workers
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
+    for connection in connections:  # at once: whichever worker wakes first often accepts all four
+        connection.connect()
+    until = time.monotonic() + 3 * ACTIVE_SECONDS  # the fixture's own connections are forgotten by then
+    while time.monotonic() < until:  # http.client connects again after a `Connection: close`
+        answered = []
+        for connection in connections:
+            connection.request("GET", "/-/kaplit.json")
+            answered.append(json.loads(connection.getresponse().read())["worker"])
+    assert sorted(Counter(answered).values()) == [2, 2] and set(answered) == workers
+
+
+def test_a_worker_over_its_share_closes_a_connection(tmp_path):
+    """Two workers' tables in one process: the one with three connections of four lets one go."""
+    make_table(tmp_path / "shares")
+    busy, idle = Connections(Shares(tmp_path / "shares")), Connections(Shares(tmp_path / "shares"))
+    assert idle.answering(("127.0.0.1", 4000))
+    assert all(busy.answering(("127.0.0.1", port)) for port in (5000, 5001))
+    assert not busy.answering(("127.0.0.1", 5002))  # 3 here, 1 there: over ceil(4 / 2)
+    assert busy.answering(("127.0.0.1", 5000)) and len(busy.seen) == 2

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import functools
 import json
 import os
 import re
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -25,6 +27,7 @@ from kaplit.config import METADATA, STATIC, TEMPLATES
 from kaplit.pipeline.tagging.taxonomy import STUDY_COLUMNS_FROM_TAGS
 from kaplit.web.database import KaplitDatabase
 from kaplit.web.page_studies import TABLE_PAGE_REQUEST
+from kaplit.web.plugins.balance import make_table
 from kaplit.web.plugins.sql_lane import SQL_THREADS
 from kaplit.web.urls import is_html_request
 
@@ -124,6 +127,12 @@ class KaplitDatasette(Datasette):
         self._schemas_read = False
         super().remove_database(name)
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 (one Datasette per process, kept to its end)
+    def _table_permission_allows(self, database, table):
+        """Read from the metadata, which is fixed when kaplit starts: Datasette 0.65 deep-copies
+        all of it for every table page."""
+        return super()._table_permission_allows(database, table)
+
     def absolute_url(self, request, path):
         """Links in HTML pages stay on whatever host and port the page was served from (behind a
         proxy too); data formats (JSON `next_url`, feeds, CSV link cells) keep absolute addresses
@@ -172,18 +181,24 @@ def serve(db_path, host: str, port: int, mutable: bool = False, workers: int = 1
     if workers == 1:
         uvicorn.run(served_app(db_path, mutable), host=host, port=port, log_level="warning")
         return
-    os.environ[_SERVED] = json.dumps({"db_path": str(db_path), "mutable": mutable, "workers": workers})
-    config = uvicorn.Config("kaplit.web.app:worker_app", factory=True, workers=workers, log_level="warning")
-    Multiprocess(config, sockets=[_listening_socket(host, port)]).run()
+    with tempfile.TemporaryDirectory(prefix="kaplit-serve-", dir=_SHARED_MEMORY) as folder:
+        shares = Path(folder) / "connections"
+        make_table(shares)
+        os.environ[_SERVED] = json.dumps({"db_path": str(db_path), "mutable": mutable, "workers": workers,
+                                          "shares": str(shares)})
+        config = uvicorn.Config("kaplit.web.app:worker_app", factory=True, workers=workers, log_level="warning")
+        Multiprocess(config, sockets=[_listening_socket(host, port)]).run()
 
 
-def served_app(db_path, mutable: bool = False, workers: int = 1):
+def served_app(db_path, mutable: bool = False, workers: int = 1, shares: str | None = None):
     """The ASGI application of one serving process, following the database's releases unless
-    mutable (web/plugins/releases.py)."""
+    mutable (web/plugins/releases.py). Between several, the SQL lane is shared out
+    (web/plugins/sql_lane.py) and so are the connections (`shares`, web/plugins/balance.py)."""
     ds = make_datasette(db_path, mutable=mutable)
     if not mutable:
         ds.kaplit_pointer = Path(db_path)
-    ds.kaplit_workers = workers  # the SQL lane is shared out between them (web/plugins/sql_lane.py)
+    ds.kaplit_workers = workers
+    ds.kaplit_shares = Path(shares) if shares else None
     return ds.app()
 
 
@@ -202,6 +217,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 _SERVED = "KAPLIT_SERVED"  # what `serve` tells its worker processes
+_SHARED_MEMORY = "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
 def worker_app():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
-from datasette.utils import to_css_class
+from datasette.utils import path_with_replaced_args, to_css_class
 from markupsafe import Markup, escape
 
 
@@ -38,6 +38,24 @@ def query_rows(columns, display_rows) -> Markup:
     return Markup("".join(html))
 
 
+def table_header(columns, request, sort, sort_desc, fix_path) -> Markup:
+    """The header cells, each column's name a link that sorts by it (Datasette's markup)."""
+    cells = []
+    for column in columns:
+        name = column["name"]
+        label = escape(name)
+        if column.get("sortable"):
+            descending = name == sort
+            arrow = "&nbsp;▼" if descending else "&nbsp;▲" if name == sort_desc else ""
+            link = escape(fix_path(sort_link(request, name, descending)))
+            label = f'<a href="{link}" rel="nofollow">{label}{arrow}</a>'
+        described = f'data-column-description="{escape(column["description"])}" ' if column.get("description") else ""
+        cells.append(f'<th {described}class="col-{_css_class(name)}" scope="col" data-column="{escape(name)}" '
+                     f'data-column-type="{escape(column["type"].lower())}" data-column-not-null="{column["notnull"]}" '
+                     f'data-is-pk="{1 if column["is_pk"] else 0}">{label}</th>')
+    return Markup("\n".join(cells))
+
+
 def sort_link(request, column: str, descending: bool) -> str:
     """The page sorted by `column`, as Datasette's path_with_replaced_args writes it."""
     kept = request.scope.get("kaplit_sort_kept")
@@ -50,6 +68,30 @@ def sort_link(request, column: str, descending: bool) -> str:
 @lru_cache(maxsize=1024)
 def _css_class(column: str) -> str:
     return to_css_class(column)
+
+
+def facet_results(database: str, table: str, facets, request) -> Markup:
+    """Each facet's name, its count of values, the cross that hides it, its values, and "…"
+    for all of them when they were cut short (Datasette's markup)."""
+    html = ['<div class="facet-results">']
+    for facet in facets:
+        name, css = facet["name"], _css_class(facet["name"])
+        kind = f' ({escape(facet["type"])})' if facet["type"] != "column" else ""
+        more = "&gt;" if facet["truncated"] else ""
+        html.append(f'<div class="facet-info facet-{_css_class(database)}-{_css_class(table)}-{css}" id="facet-{css}" '
+                    f'data-column="{escape(name)}">\n<p class="facet-info-name"><strong>{escape(name)}{kind} '
+                    f'<span class="facet-info-total">{more}{len(facet["results"])}</span></strong>')
+        if facet["hideable"]:
+            html.append(f' <a href="{escape(facet["toggle_url"])}" class="cross">&#x2716;</a>')
+        html.append('</p>\n<ul class="tight-bullets">\n')
+        html.append(facet_values(facet["results"]))
+        if facet["truncated"]:
+            everything = (f'<a href="{escape(path_with_replaced_args(request, {"_facet_size": "max"}))}">…</a>'
+                          if request.args.get("_facet_size") != "max" else "…")
+            html.append(f'\n<li class="facet-truncated">{everything}</li>')
+        html.append("\n</ul>\n</div>")
+    html.append("</div>")
+    return Markup("\n".join(html))
 
 
 def facet_values(results) -> Markup:

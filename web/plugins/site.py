@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from kaplit.web.article import load_article
 from kaplit.web.citations import cell_value
 from kaplit.web.landing import landing_context
-from kaplit.web.table_rows import facet_values, query_rows, sort_link, table_rows
+from kaplit.web.table_rows import facet_results, query_rows, table_header, table_rows
 from kaplit.web.taxonomy import served_tagger, taxonomy_context
 from kaplit.web.urls import article_url, kaplit_database
 
@@ -18,7 +18,7 @@ from kaplit.web.urls import article_url, kaplit_database
 @hookimpl
 def extra_template_vars(template, datasette):
     return {"article_url": lambda pmid: article_url(datasette, pmid), "table_rows": table_rows,
-            "query_rows": query_rows, "facet_values": facet_values, "sort_link": sort_link}
+            "table_header": table_header, "query_rows": query_rows, "facet_results": facet_results}
 
 
 @hookimpl

@@ -1,14 +1,13 @@
-"""The clinician-facing pages: the landing page at / (templates/landing.html), one page per
-article at /article/{pmid}, and titles/PMIDs in every table and query linked to that page."""
+"""The clinician-facing pages: the landing page at / (templates/landing.html) and one page per
+article at /article/{pmid}, to which titles and PMIDs in every table and query link
+(web/table_rows.py)."""
 
 from __future__ import annotations
 
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
-from markupsafe import Markup, escape
 
 from kaplit.web.article import load_article
-from kaplit.web.citations import cell_value
 from kaplit.web.landing import landing_context
 from kaplit.web.table_rows import facet_results, query_rows, table_header, table_rows
 from kaplit.web.taxonomy import served_tagger, taxonomy_context
@@ -54,20 +53,3 @@ async def taxonomy_page(datasette, request):
 def register_routes():
     return [(r"^/$", landing_page), (r"^/article/(?P<pmid>\d{1,9})$", article_page),
             (r"^/taxonomy$", taxonomy_page)]
-
-
-@hookimpl
-def render_cell(row, value, column, datasette):
-    """Titles link to the article page; so do PMIDs in query results (tables link their
-    primary key already)."""
-    if column not in ("title", "pmid") or value is None:
-        return None  # most cells: asked first, as this runs for every cell of every page
-    keys = row.keys() if hasattr(row, "keys") else ()
-    pmid = cell_value(row["pmid"]) if "pmid" in keys else None
-    if pmid is None:
-        return None
-    if column == "title":
-        return Markup(f'<a href="{article_url(datasette, pmid)}">{escape(value)}</a>')
-    if isinstance(value, int):
-        return Markup(f'<a href="{article_url(datasette, value)}">{value}</a>')
-    return None

@@ -461,3 +461,26 @@ def test_taxonomy_describes_the_tagger_that_tagged_the_served_database(site_db, 
         conn.execute("update studies set tagger_version = 'rules-0+other'")
     text = asyncio.run(make_datasette(copy).client.get("/taxonomy")).text
     assert "rules-0+other" in text and "0.123" in text and version not in text
+
+
+def test_a_database_served_mutable_shows_a_tagger_written_while_it_is_served(site_db, tmp_path):
+    """Read once for an immutable file, which cannot change while served; anew for a mutable one."""
+    import asyncio
+    import shutil
+
+    from kaplit.web.app import make_datasette
+
+    copy = tmp_path / "kaplit.db"
+    shutil.copy(site_db, copy)
+
+    async def before_and_after(ds):
+        before = (await ds.client.get("/taxonomy")).text
+        with sqlite3.connect(copy) as conn:
+            (model,), = conn.execute("select model from tagger")
+            changed = json.loads(model)
+            changed["cross_validated_weighted_f1"]["condition"]["combined"] = 0.123
+            conn.execute("update tagger set model = ?", [json.dumps(changed)])
+        return before, (await ds.client.get("/taxonomy")).text
+
+    before, after = asyncio.run(before_and_after(make_datasette(copy, mutable=True)))
+    assert "0.123" not in before and "0.123" in after

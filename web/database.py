@@ -55,6 +55,7 @@ class KaplitDatabase(Database):
         self._tie_breakers: dict[str, str] = {}
         self._indexes: dict[str, dict[tuple[str, bool], str]] = {}
         self._schema: dict[tuple, Results] = {}
+        self._kept: dict = {}
         self._connection_key = f"kaplit_{next(_databases_opened)}"
         self.release = release_name(Path(path))  # the x-kaplit-release header (web/app.py)
         self.page_sets: PageSets | None = None  # immutable files only: sets stay true while served
@@ -79,6 +80,15 @@ class KaplitDatabase(Database):
         conn = super().connect(write=write)
         conn.create_function("kaplit_page", 2, lambda name, pmid: self.page_sets.contains(name, pmid))
         return conn
+
+    async def kept(self, key, make):
+        """What `await make()` gives, made once for an immutable file (it cannot change while served,
+        and a new release is a new database object), anew for a mutable one."""
+        if self.is_mutable:
+            return await make()
+        if key not in self._kept:
+            self._kept[key] = await make()
+        return self._kept[key]
 
     async def study_bitmaps(self) -> StudyBitmaps | None:
         if self.page_sets is None and not self.is_mutable:

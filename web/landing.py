@@ -58,17 +58,9 @@ def cell_query(condition: str | None, design: str | None, scope: str, certain: b
 
 
 async def landing_context(datasette, database, scope: str = "all") -> dict:
-    """What the landing page shows; for a served (immutable) file, made once per scope and kept on
-    its database object, as web/taxonomy.py keeps the tagger: the file cannot change while served,
-    and a new release is a new database object."""
+    """What the landing page shows; for a served (immutable) file made once per scope."""
     db = datasette.get_database(database)
-    kept = getattr(db, "_kaplit_landing", {})
-    if scope not in kept:
-        context = await _landing_context(datasette, db, database, scope)
-        if db.is_mutable:
-            return context
-        kept = db._kaplit_landing = {**kept, scope: context}
-    return dict(kept[scope])
+    return dict(await db.kept(("landing", scope), lambda: _landing_context(datasette, db, database, scope)))
 
 
 async def _landing_context(datasette, db, database: str, scope: str) -> dict:

@@ -17,12 +17,13 @@ TAGGER_SQL = ("select version, model from tagger where version in (select distin
 
 
 async def served_tagger(database) -> tuple[str | None, dict]:
-    """(version, model description) of the tagger that tagged the served studies (cached per
-    database object: a served file does not change)."""
-    if not hasattr(database, "_kaplit_tagger"):
-        rows = (await database.execute(TAGGER_SQL)).rows
-        database._kaplit_tagger = (rows[0]["version"], json.loads(rows[0]["model"])) if rows else (None, {})
-    return database._kaplit_tagger
+    """(version, model description) of the tagger that tagged the served studies."""
+    return await database.kept("tagger", lambda: _tagger(database))
+
+
+async def _tagger(database) -> tuple[str | None, dict]:
+    rows = (await database.execute(TAGGER_SQL)).rows
+    return (rows[0]["version"], json.loads(rows[0]["model"])) if rows else (None, {})
 
 
 def held_out_precision(model: dict) -> dict[tuple[str, str], float]:

@@ -7,7 +7,8 @@ land on one worker while the other core idles (4 clients on 2 workers: a 2/2 spl
 into a shared table (a small file that `serve` makes, one slot per worker), and a worker holding
 more than its share answers the next request on one of them with `Connection: close`: the client
 connects again, and another worker may take it. A connection counts while it made a request in
-the last ACTIVE_SECONDS.
+the last ACTIVE_SECONDS: ASGI says nothing of a kept-alive connection the client closes, and a
+connection that waits longer than that is not the load that needs sharing out.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 from datasette import hookimpl
 
 SLOTS = 64
-_SLOT = struct.Struct("qq")  # worker pid, connections it serves
-ACTIVE_SECONDS = 2.0
+_SLOT = struct.Struct("qqd")  # worker pid, connections it serves, when it said so (monotonic clock)
+ACTIVE_SECONDS = 0.5
 CLOSE = (b"connection", b"close")
 
 
@@ -45,19 +46,23 @@ class Shares:
         fcntl.flock(self.file, fcntl.LOCK_EX)
         try:
             for slot in range(SLOTS):
-                pid, _ = _SLOT.unpack_from(self.table, slot * _SLOT.size)
+                pid, _, _ = _SLOT.unpack_from(self.table, slot * _SLOT.size)
                 if pid == 0 or not _alive(pid):  # free, or left by a worker that died
-                    _SLOT.pack_into(self.table, slot * _SLOT.size, self.pid, 0)
+                    _SLOT.pack_into(self.table, slot * _SLOT.size, self.pid, 0, time.monotonic())
                     return slot * _SLOT.size
         finally:
             fcntl.flock(self.file, fcntl.LOCK_UN)
         raise RuntimeError(f"more than {SLOTS} kaplit workers")
 
     def publish(self, connections: int):
-        _SLOT.pack_into(self.table, self.offset, self.pid, connections)
+        _SLOT.pack_into(self.table, self.offset, self.pid, connections, time.monotonic())
 
     def fair(self) -> int:
-        counts = [count for pid, count in _SLOT.iter_unpack(self.table) if pid == self.pid or pid and _alive(pid)]
+        """Connections per worker if they were shared out evenly; a worker that answered nothing
+        lately serves none (its clients may have gone without a word)."""
+        now = time.monotonic()
+        counts = [count if now - said < ACTIVE_SECONDS else 0 for pid, count, said in _SLOT.iter_unpack(self.table)
+                  if pid == self.pid or pid and _alive(pid)]
         return math.ceil(sum(counts) / len(counts))
 
 

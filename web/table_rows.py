@@ -36,16 +36,19 @@ def query_rows(columns, display_rows, article_url) -> Markup:
     for row in display_rows:
         pmid = _pmid(row[at]) if at is not None else None
         html.append("<tr>")
-        html += [f'<td class="col-{css}">{_linked(column, td, pmid, article_url)}</td>'
-                 for css, column, td in zip(classes, columns, row)]
+        html += [f'<td class="col-{css}">{_linked(c, td, pmid, article_url) if c in LINKED else escape(td)}</td>'
+                 for css, c, td in zip(classes, columns, row)]
         html.append("</tr>\n")
     return Markup("".join(html))
+
+
+LINKED = frozenset(("title", "pmid"))
 
 
 def _linked(column: str, shown, pmid: int | None, article_url) -> Markup:
     """A cell as shown, its title linked to the article page, and so is a PMID where it is not the
     table's own key (which Datasette links to its row)."""
-    if pmid is None or column not in ("title", "pmid") or isinstance(shown, Markup):  # Markup: empty, key, link
+    if pmid is None or column not in LINKED or isinstance(shown, Markup):  # Markup: empty, key, link
         return escape(shown)
     return Markup(f'<a href="{article_url(pmid)}">{escape(shown)}</a>')
 

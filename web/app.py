@@ -42,6 +42,11 @@ SETTINGS = {
 }
 
 
+_SERVED = "KAPLIT_SERVED"  # what `serve` tells its worker processes
+_SHARED_MEMORY = "/dev/shm" if Path("/dev/shm").is_dir() else None
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
 def _parsed_args(request) -> MultiParams:
     """Request.args parsed once per request: Datasette 0.65 parses the query string again at every
     access, some fifty times for a studies page. (Kept per query string: a scope may be reused.)"""
@@ -216,10 +221,6 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-_SERVED = "KAPLIT_SERVED"  # what `serve` tells its worker processes
-_SHARED_MEMORY = "/dev/shm" if Path("/dev/shm").is_dir() else None
-
-
 def worker_app():
     """A worker process's application: uvicorn starts each worker afresh and calls this."""
     _end_with_parent()
@@ -230,9 +231,6 @@ def _end_with_parent():
     """A worker outlives a killed `kaplit serve` otherwise, holding its port (Linux only)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _first_request(host: str, port: int, attempts: int = 100):

@@ -94,10 +94,10 @@ class KaplitDatabase(Database):
     async def table_counts(self, limit=10):
         """For an immutable file, the row counts kaplit keeps (each `column_counts` table, `studies`
         from the bitmaps) and any other table counted within PAGE_COUNT_LIMIT_MS, once (Datasette
-        would give each 5 ms). Datasette 0.65 also
-        counts every table of an immutable file, without limit, before its first request: at a
-        million records 3 s from the OS's page cache and 26 s from a cold disk, before a worker
-        answers anything. That count is skipped; the database page counts when it is asked."""
+        would give each 5 ms). Datasette 0.65 also counts every table of an immutable file, without
+        limit, before its first request: at a million records 3 s from the OS's page cache and 26 s
+        from a cold disk, before a worker answers anything. That count is skipped; the database
+        page counts when it is asked."""
         if self.is_mutable:
             return await super().table_counts(limit)
         if limit >= STARTUP_COUNT_LIMIT_MS:
@@ -107,17 +107,17 @@ class KaplitDatabase(Database):
         return self._cached_table_counts
 
     async def _counted_tables(self, limit) -> dict[str, int | None]:
-        kept = dict((await self.execute(
+        known = dict((await self.execute(
             "select table_name, sum(count) from column_counts where column_name = "
             "(select min(column_name) from column_counts c where c.table_name = column_counts.table_name) "
             "group by table_name")).rows) if await self.table_exists("column_counts") else {}
         bitmaps = await self.study_bitmaps()
         if bitmaps is not None:
-            kept["studies"] = len(bitmaps.everything)
+            known["studies"] = len(bitmaps.everything)
         counts = {}
         for table in await self.table_names():
-            if table in kept:
-                counts[table] = kept[table]
+            if table in known:
+                counts[table] = known[table]
                 continue
             try:
                 counted = await self.execute(f"select count(*) from [{table}]", custom_time_limit=limit)
@@ -205,12 +205,7 @@ def _read_once(method: str):
     read = getattr(Database, method)
 
     async def remembered(self, *args):
-        if self.is_mutable:
-            return await read(self, *args)
-        key = (method, args)
-        if key not in self._schema:
-            self._schema[key] = await read(self, *args)
-        found = self._schema[key]
+        found = await self.kept((method, args), lambda: read(self, *args))
         return copy.copy(found) if isinstance(found, (list, dict, set)) else found  # callers may add to it
 
     remembered.__name__ = method

@@ -60,6 +60,21 @@ def two_workers(site_db):
     process.wait(10)
 
 
+def test_one_worker_is_the_server_itself(site_db):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kaplit", "serve", "--db", str(site_db), "--port", str(port),
+                                "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while (answer := status(port)) is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert answer and answer["ready"] and answer["worker"] == process.pid
+        assert get(port, "/kaplit/studies?conditions__arraycontains=Depression")[0] == 200
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def test_two_workers_serve_the_same_database_on_one_port(two_workers):
     process, port, workers = two_workers
     assert process.pid not in workers

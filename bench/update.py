@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,17 +29,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.web import percentile, request_plan, run_load, serve  # noqa: E402
+from kaplit.db.releases import Releases  # noqa: E402
 from testing.standin import StandIn  # noqa: E402
 
 STAGE = re.compile(r"(copy|crawl|ingest|retag|check|switch) ([\d.]+) s")
 
 
 def first_release(pointer: Path, standin: StandIn, records: int):
+    """The first release, made by a full crawl of this run's stand-in, or reused if the scratch
+    folder holds one of the same size. One of another size is crawled anew: updated instead, it
+    would be compared with a stand-in it was not crawled from (its records' dates differ)."""
     if pointer.exists():
         with sqlite3.connect(pointer) as conn:
             if conn.execute("select count(*) from studies").fetchone()[0] == records:
                 print(f"reusing {pointer} ({records:,} records)")
                 return
+    if pointer.is_symlink() or pointer.exists():
+        shutil.rmtree(Releases(pointer).folder, ignore_errors=True)
+        pointer.unlink()
     started = time.perf_counter()
     run_update(pointer, standin)
     print(f"first release (full crawl of {records:,} records): {time.perf_counter() - started:.0f} s")

@@ -12,10 +12,7 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
-import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from datasette.app import Datasette
@@ -182,7 +179,6 @@ def serve(db_path, host: str, port: int, mutable: bool = False, workers: int = 1
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    threading.Thread(target=_first_request, args=(host, port), daemon=True).start()
     if workers == 1:
         uvicorn.run(served_app(db_path, mutable), host=host, port=port, log_level="warning")
         return
@@ -231,14 +227,3 @@ def _end_with_parent():
     """A worker outlives a killed `kaplit serve` otherwise, holding its port (Linux only)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _first_request(host: str, port: int, attempts: int = 100):
-    """Datasette starts its plugins (kaplit reads the database's bitmaps then) on the first
-    request: make one as soon as the server listens, instead of letting the first visitor wait."""
-    for _ in range(attempts):
-        try:
-            urllib.request.urlopen(f"http://{host}:{port}/-/kaplit.json", timeout=5).read()
-            return
-        except OSError:
-            time.sleep(0.1)

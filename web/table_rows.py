@@ -23,8 +23,10 @@ def table_rows(display_rows, article_url) -> Markup:
     for row in display_rows:
         pmid = next((_pmid(cell["raw"]) for cell in row if cell["column"] == "pmid"), None)
         html.append("<tr>")
-        html += [f'<td class="col-{_css_class(cell["column"])} type-{cell["value_type"]}">'
-                 f'{_linked(cell["column"], cell["value"], pmid, article_url)}</td>' for cell in row]
+        for cell in row:
+            column, shown = cell["column"], cell["value"]
+            shown = _linked(shown, pmid, article_url) if column in LINKED else escape(shown)
+            html.append(f'<td class="col-{_css_class(column)} type-{cell["value_type"]}">{shown}</td>')
         html.append("</tr>\n")
     return Markup("".join(html))
 
@@ -36,19 +38,19 @@ def query_rows(columns, display_rows, article_url) -> Markup:
     for row in display_rows:
         pmid = _pmid(row[at]) if at is not None else None
         html.append("<tr>")
-        html += [f'<td class="col-{css}">{_linked(c, td, pmid, article_url) if c in LINKED else escape(td)}</td>'
+        html += [f'<td class="col-{css}">{_linked(td, pmid, article_url) if c in LINKED else escape(td)}</td>'
                  for css, c, td in zip(classes, columns, row)]
         html.append("</tr>\n")
     return Markup("".join(html))
 
 
-LINKED = frozenset(("title", "pmid"))
+LINKED = frozenset(("title", "pmid"))  # the columns that link to the article page
 
 
-def _linked(column: str, shown, pmid: int | None, article_url) -> Markup:
-    """A cell as shown, its title linked to the article page, and so is a PMID where it is not the
-    table's own key (which Datasette links to its row)."""
-    if pmid is None or column not in LINKED or isinstance(shown, Markup):  # Markup: empty, key, link
+def _linked(shown, pmid: int | None, article_url) -> Markup:
+    """A title or PMID cell as shown, linked to the article page (not a PMID that is the table's
+    own key, which Datasette links to its row)."""
+    if pmid is None or isinstance(shown, Markup):  # Markup: empty, key, link
         return escape(shown)
     return Markup(f'<a href="{article_url(pmid)}">{escape(shown)}</a>')
 
